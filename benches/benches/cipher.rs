@@ -1,0 +1,2 @@
+//! cipher benches (under construction).
+fn main() {}

@@ -1,0 +1,2 @@
+//! wire benches (under construction).
+fn main() {}

@@ -1,0 +1,1 @@
+//! netmesh AEAD cipher (under construction).

@@ -1,0 +1,1 @@
+//! netmesh wire protocol (under construction).
