@@ -1,1 +1,83 @@
-//! Shared helpers for the netmesh criterion benchmarks.
+//! Shared helpers for the netmesh criterion benchmarks: the packet shapes every
+//! send/receive group measures, and the bare ring AEAD they are compared with.
+
+use bytes::Bytes;
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
+
+/// The key every bench uses.
+pub const KEY: [u8; 32] = [0x4b; 32];
+/// The session every bench uses.
+pub const SESSION: u64 = 0x5e55_1011_dead_beef;
+/// Associated data as long as the real one (56 bytes).
+pub const AAD: [u8; 56] = [0xaa; 56];
+
+/// A packet shape: how many events of how many bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    /// Events per packet.
+    pub events: usize,
+    /// Bytes per event.
+    pub size: usize,
+}
+
+impl Shape {
+    /// The shapes of the issue: 1x64 B, 10x64 B, 50x64 B, 1x1 KB, 1x8000 B.
+    pub const ALL: [Self; 5] = [
+        Self { events: 1, size: 64 },
+        Self { events: 10, size: 64 },
+        Self { events: 50, size: 64 },
+        Self { events: 1, size: 1024 },
+        Self { events: 1, size: 8000 },
+    ];
+
+    /// `events x size`, the label in reports.
+    #[must_use]
+    pub fn label(self) -> String {
+        format!("{}x{}B", self.events, self.size)
+    }
+
+    /// The events themselves.
+    #[must_use]
+    pub fn make(self) -> Vec<Bytes> {
+        (0..self.events)
+            .map(|i| Bytes::from(vec![u8::try_from(i % 251).unwrap_or(0); self.size]))
+            .collect()
+    }
+
+    /// Event bytes per packet (the throughput unit).
+    #[must_use]
+    pub fn event_bytes(self) -> u64 {
+        (self.events * self.size) as u64
+    }
+
+    /// Framed payload length: what the AEAD encrypts.
+    #[must_use]
+    pub fn payload_len(self) -> usize {
+        self.events * (4 + self.size)
+    }
+}
+
+/// The bare ring AEAD, keyed with [`KEY`].
+#[must_use]
+pub fn bare_ring_key() -> LessSafeKey {
+    let unbound = UnboundKey::new(&CHACHA20_POLY1305, &KEY).unwrap_or_else(|_| unreachable!());
+    LessSafeKey::new(unbound)
+}
+
+/// A ring nonce for `counter` (the prefix does not change the cost).
+#[must_use]
+pub fn ring_nonce(counter: u64) -> Nonce {
+    let mut nonce = [0; 12];
+    nonce[4..].copy_from_slice(&counter.to_le_bytes());
+    Nonce::assume_unique_for_key(nonce)
+}
+
+/// Seals `buf` in place with the bare ring AEAD, as a packet build does.
+pub fn bare_ring_seal(key: &LessSafeKey, counter: u64, buf: &mut [u8]) -> [u8; 16] {
+    let tag = key
+        .seal_in_place_separate_tag(ring_nonce(counter), Aad::from(&AAD), buf)
+        .unwrap_or_else(|_| unreachable!());
+    let mut out = [0; 16];
+    out.copy_from_slice(tag.as_ref());
+    out
+}

@@ -1,0 +1,93 @@
+//! Send side: building packets through the pools, beside the bare ring seal of the same
+//! payload length with a 56-byte AAD, in the same group.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use netmesh_benches::{bare_ring_key, bare_ring_seal, Shape, KEY, SESSION};
+use netmesh_pool::{shared_local_pool, PacketPool, ThreadLocalPool};
+use netmesh_wire::PacketFlags;
+
+fn build(c: &mut Criterion) {
+    let mut group = c.benchmark_group("build");
+    let bare = bare_ring_key();
+    let pool = PacketPool::new(8, &KEY, SESSION);
+    let local = ThreadLocalPool::new(8, &KEY, SESSION);
+    for shape in Shape::ALL {
+        let events = shape.make();
+        group.throughput(Throughput::Bytes(shape.event_bytes()));
+        let mut buf = vec![0u8; shape.payload_len()];
+        let mut counter = 0u64;
+        group.bench_function(BenchmarkId::new("bare_ring_seal", shape.label()), |b| {
+            b.iter(|| {
+                counter += 1;
+                black_box(bare_ring_seal(&bare, counter, black_box(&mut buf)))
+            });
+        });
+        let mut sequence = 0u64;
+        group.bench_function(BenchmarkId::new("packet_pool", shape.label()), |b| {
+            b.iter(|| {
+                sequence += 1;
+                black_box(pool.get().build(1, sequence, black_box(&events), PacketFlags::NONE))
+            });
+        });
+        group.bench_function(BenchmarkId::new("thread_local_pool", shape.label()), |b| {
+            b.iter(|| {
+                sequence += 1;
+                black_box(local.get().build(1, sequence, black_box(&events), PacketFlags::NONE))
+            });
+        });
+    }
+    group.finish();
+}
+
+fn get_return(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pool_get_return");
+    let pool = PacketPool::new(8, &KEY, SESSION);
+    let local = ThreadLocalPool::new(8, &KEY, SESSION);
+    group.bench_function("packet_pool", |b| b.iter(|| drop(black_box(pool.get()))));
+    group.bench_function("thread_local_pool", |b| b.iter(|| drop(black_box(local.get()))));
+    group.bench_function("thread_local_acquire_release", |b| {
+        b.iter(|| local.release(black_box(local.acquire())));
+    });
+    group.finish();
+}
+
+/// Packets per second with the same total work spread over 1 or 2 threads.
+fn threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("threads_build_1x64B");
+    group.throughput(Throughput::Elements(1));
+    let pool = shared_local_pool(16, &KEY, SESSION);
+    let events = Shape::ALL[0].make();
+    for threads in [1u64, 2] {
+        group.bench_function(BenchmarkId::from_parameter(threads), |b| {
+            b.iter_custom(|iters| {
+                let per_thread = iters.div_ceil(threads);
+                let start = Instant::now();
+                std::thread::scope(|scope| {
+                    for t in 0..threads {
+                        let (pool, events) = (&pool, &events);
+                        scope.spawn(move || {
+                            let mut builder = pool.get();
+                            for s in 0..per_thread {
+                                black_box(builder.build(t, s, events, PacketFlags::NONE));
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = build, get_return, threads
+}
+criterion_main!(benches);

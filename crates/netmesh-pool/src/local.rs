@@ -1,0 +1,457 @@
+//! [`ThreadLocalPool`]: a per-thread cache of builders in front of a shared queue.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Weak};
+
+use crossbeam_queue::ArrayQueue;
+use netmesh_cipher::TxCounter;
+
+use crate::shared::{next_pool_id, pool_key, PoolKey};
+use crate::PacketBuilder;
+
+/// A [`ThreadLocalPool`] shared between threads.
+pub type SharedLocalPool = Arc<ThreadLocalPool>;
+
+/// Makes a [`SharedLocalPool`] of `size` builders with the default local capacity.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use netmesh_wire::PacketFlags;
+///
+/// let pool = netmesh_pool::shared_local_pool(8, &[5; 32], 77);
+/// let handles: Vec<_> = (0..2)
+///     .map(|t| {
+///         let pool = pool.clone();
+///         std::thread::spawn(move || {
+///             pool.get().build(t, 0, &[Bytes::from_static(b"e")], PacketFlags::NONE).len()
+///         })
+///     })
+///     .collect();
+/// for handle in handles {
+///     assert_eq!(handle.join().unwrap(), 68 + 5 + 16);
+/// }
+/// ```
+#[must_use]
+pub fn shared_local_pool(size: usize, key: &[u8; 32], session_id: u64) -> SharedLocalPool {
+    Arc::new(ThreadLocalPool::new(size, key, session_id))
+}
+
+/// Operations on one thread between two sweeps of its caches for dropped pools.
+const REAP_INTERVAL: u32 = 1024;
+/// A thread's cache table may grow to this many entries before growth forces a sweep.
+const MIN_REAP_THRESHOLD: usize = 16;
+
+/// Builders of one pool cached on one thread.
+struct LocalCache {
+    /// Dead once the pool is dropped; the next sweep then frees the builders.
+    alive: Weak<()>,
+    /// Never grows past the capacity it was made with, so builders are never moved by a
+    /// reallocation.
+    builders: Vec<PacketBuilder>,
+}
+
+/// The caches of every pool this thread has used.
+struct LocalCaches {
+    by_pool: HashMap<u64, LocalCache, BuildHasherDefault<PoolIdHasher>>,
+    operations: u32,
+    reap_threshold: usize,
+}
+
+impl LocalCaches {
+    fn new() -> Self {
+        Self {
+            by_pool: HashMap::default(),
+            operations: 0,
+            reap_threshold: MIN_REAP_THRESHOLD,
+        }
+    }
+
+    /// The cache for `pool`, made on first use. Dropped pools' caches are swept every
+    /// [`REAP_INTERVAL`] operations and whenever the table has doubled since the last
+    /// sweep, so a sweep's cost is amortised and the table stays within twice the live
+    /// pools.
+    fn cache_for(&mut self, pool: &ThreadLocalPool) -> &mut LocalCache {
+        self.operations = self.operations.wrapping_add(1);
+        if self.operations % REAP_INTERVAL == 0 || self.by_pool.len() >= self.reap_threshold {
+            self.reap();
+        }
+        self.by_pool
+            .entry(pool.pool_id)
+            .or_insert_with(|| LocalCache {
+                alive: Arc::downgrade(&pool.alive),
+                builders: Vec::with_capacity(pool.local_limit()),
+            })
+    }
+
+    fn reap(&mut self) {
+        self.by_pool.retain(|_, cache| cache.alive.strong_count() > 0);
+        self.reap_threshold = (2 * self.by_pool.len()).max(MIN_REAP_THRESHOLD);
+    }
+}
+
+thread_local! {
+    static CACHES: RefCell<LocalCaches> = RefCell::new(LocalCaches::new());
+}
+
+/// Pool ids are distinct sequential integers: one multiply spreads them well, and is far
+/// cheaper on the warm path than the default SipHash.
+#[derive(Default)]
+struct PoolIdHasher(u64);
+
+impl Hasher for PoolIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = (self.0 ^ id).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// A per-thread cache of [`PacketBuilder`]s in front of a shared lock-free queue.
+///
+/// With a warm cache, [`get`](Self::get) and the guard's drop touch only thread-local
+/// state: no lock and no atomic read-modify-write (the TX counter's, when building, is
+/// the only one). An empty cache refills from the shared queue in a batch of up to
+/// `local_capacity`; a cache never holds more than `2 × local_capacity`, returning a
+/// batch to the shared queue when full. Every builder of the pool shares one TX counter.
+///
+/// Several pools may be used on one thread; each has its own cache and a builder is
+/// only ever handed out by the pool that made it. When a pool is dropped, its cache on
+/// the dropping thread is freed at once, and on every other thread within 1024 later
+/// pool operations on that thread, or sooner when the thread's table of caches has
+/// doubled; builders of a dropped pool wipe their keys.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use netmesh_pool::ThreadLocalPool;
+/// use netmesh_wire::PacketFlags;
+///
+/// let pool = ThreadLocalPool::new(16, &[6; 32], 0xabc);
+/// let mut builder = pool.get();
+/// let packet = builder.build(1, 0, &[Bytes::from_static(b"event")], PacketFlags::NONE);
+/// assert_eq!(packet.len(), 68 + 9 + 16);
+/// ```
+pub struct ThreadLocalPool {
+    pool_id: u64,
+    alive: Arc<()>,
+    shared: ArrayQueue<PacketBuilder>,
+    key: PoolKey,
+    session_id: u64,
+    origin_hash: u64,
+    local_capacity: usize,
+    capacity: usize,
+    counter: TxCounter,
+}
+
+impl ThreadLocalPool {
+    /// Builders a thread caches by default before going to the shared queue.
+    pub const DEFAULT_LOCAL_CAPACITY: usize = 8;
+
+    /// A pool of `size` shared builders (at least one) with the default local capacity.
+    #[must_use]
+    pub fn new(size: usize, key: &[u8; 32], session_id: u64) -> Self {
+        Self::with_local_capacity(size, key, session_id, 0, Self::DEFAULT_LOCAL_CAPACITY)
+    }
+
+    /// A pool whose builders stamp `origin_hash` on every data packet.
+    #[must_use]
+    pub fn with_origin(size: usize, key: &[u8; 32], session_id: u64, origin_hash: u64) -> Self {
+        Self::with_local_capacity(
+            size,
+            key,
+            session_id,
+            origin_hash,
+            Self::DEFAULT_LOCAL_CAPACITY,
+        )
+    }
+
+    /// A pool with a chosen per-thread cache size (0 disables the cache).
+    #[must_use]
+    pub fn with_local_capacity(
+        size: usize,
+        key: &[u8; 32],
+        session_id: u64,
+        origin_hash: u64,
+        local_capacity: usize,
+    ) -> Self {
+        let capacity = size.max(1);
+        let pool = Self {
+            pool_id: next_pool_id(),
+            alive: Arc::new(()),
+            shared: ArrayQueue::new(capacity),
+            key: pool_key(key),
+            session_id,
+            origin_hash,
+            local_capacity,
+            capacity,
+            counter: TxCounter::new(),
+        };
+        while !pool.shared.is_full() {
+            if pool.shared.push(pool.make_builder()).is_err() {
+                break;
+            }
+        }
+        pool
+    }
+
+    fn make_builder(&self) -> PacketBuilder {
+        PacketBuilder::pooled(
+            &self.key,
+            self.session_id,
+            self.origin_hash,
+            self.counter.clone(),
+            self.pool_id,
+        )
+    }
+
+    fn local_limit(&self) -> usize {
+        self.local_capacity.saturating_mul(2)
+    }
+
+    /// Takes a builder: from this thread's cache, else a batch from the shared queue,
+    /// else a new one. Give it back with [`release`](Self::release), or use
+    /// [`get`](Self::get) for a guard that does.
+    #[must_use = "an acquired builder should be released back to the pool"]
+    pub fn acquire(&self) -> PacketBuilder {
+        let cached = CACHES
+            .try_with(|caches| {
+                let mut caches = caches.try_borrow_mut().ok()?;
+                let cache = caches.cache_for(self);
+                if let Some(builder) = cache.builders.pop() {
+                    return Some(builder);
+                }
+                for _ in 0..self.local_capacity {
+                    match self.shared.pop() {
+                        Some(builder) => cache.builders.push(builder),
+                        None => break,
+                    }
+                }
+                cache.builders.pop()
+            })
+            .ok()
+            .flatten();
+        cached
+            .or_else(|| self.shared.pop())
+            .unwrap_or_else(|| self.make_builder())
+    }
+
+    /// Gives a builder back to this thread's cache. A builder made by another pool is
+    /// dropped (its key wiped), never cached: pools never exchange builders.
+    pub fn release(&self, mut builder: PacketBuilder) {
+        if builder.pool_id() != self.pool_id {
+            return;
+        }
+        builder.reset(self.origin_hash);
+        let overflow = CACHES
+            .try_with(|caches| {
+                let Ok(mut caches) = caches.try_borrow_mut() else {
+                    return Some(builder);
+                };
+                let cache = caches.cache_for(self);
+                if cache.builders.len() >= self.local_limit() {
+                    let keep = cache.builders.len().saturating_sub(self.local_capacity);
+                    for extra in cache.builders.drain(keep..) {
+                        // The shared queue holds `capacity`; beyond it, drop and wipe.
+                        let _ = self.shared.push(extra);
+                    }
+                }
+                if cache.builders.len() < self.local_limit() {
+                    cache.builders.push(builder);
+                    None
+                } else {
+                    Some(builder)
+                }
+            })
+            .unwrap_or(None);
+        if let Some(builder) = overflow {
+            let _ = self.shared.push(builder);
+        }
+    }
+
+    /// Lends a builder through a guard that releases it on drop.
+    #[must_use = "the guard returns the builder as soon as it is dropped"]
+    pub fn get(&self) -> ThreadLocalPooledBuilder<'_> {
+        ThreadLocalPooledBuilder {
+            pool: self,
+            builder: Some(self.acquire()),
+        }
+    }
+
+    /// How many builders the shared queue holds at most.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// How many builders are in the shared queue now.
+    #[must_use]
+    pub fn shared_available(&self) -> usize {
+        self.shared.len()
+    }
+
+    /// The session id of every packet the pool builds.
+    #[must_use]
+    pub fn session_id(&self) -> u64 {
+        self.session_id
+    }
+
+    /// How many builders a thread refills at once; it caches at most twice this.
+    #[must_use]
+    pub fn local_capacity(&self) -> usize {
+        self.local_capacity
+    }
+
+    /// How many builders this thread holds in its cache for this pool.
+    #[must_use]
+    pub fn local_available(&self) -> usize {
+        CACHES
+            .try_with(|caches| {
+                caches.try_borrow().ok().map_or(0, |caches| {
+                    caches
+                        .by_pool
+                        .get(&self.pool_id)
+                        .map_or(0, |cache| cache.builders.len())
+                })
+            })
+            .unwrap_or(0)
+    }
+
+    /// How many pools' caches the current thread holds, dropped pools not yet swept
+    /// included. A diagnostic: it stays within about twice the live pools the thread uses.
+    #[must_use]
+    pub fn thread_cache_count() -> usize {
+        CACHES
+            .try_with(|caches| caches.try_borrow().map_or(0, |c| c.by_pool.len()))
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for ThreadLocalPool {
+    fn drop(&mut self) {
+        // Free this thread's cache now; other threads sweep theirs once `alive` is gone.
+        let _ = CACHES.try_with(|caches| {
+            if let Ok(mut caches) = caches.try_borrow_mut() {
+                caches.by_pool.remove(&self.pool_id);
+            }
+        });
+    }
+}
+
+impl fmt::Debug for ThreadLocalPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadLocalPool")
+            .field("session_id", &format_args!("{:#018x}", self.session_id))
+            .field("capacity", &self.capacity)
+            .field("shared_available", &self.shared.len())
+            .field("local_capacity", &self.local_capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A builder lent by a [`ThreadLocalPool`]; it dereferences to [`PacketBuilder`] and is
+/// released to the thread's cache when dropped, channel hash cleared and origin reset.
+#[must_use = "the builder goes back to the pool as soon as the guard is dropped"]
+pub struct ThreadLocalPooledBuilder<'a> {
+    pool: &'a ThreadLocalPool,
+    builder: Option<PacketBuilder>,
+}
+
+impl Deref for ThreadLocalPooledBuilder<'_> {
+    type Target = PacketBuilder;
+
+    fn deref(&self) -> &PacketBuilder {
+        self.builder
+            .as_ref()
+            .expect("a pooled builder is present until drop")
+    }
+}
+
+impl DerefMut for ThreadLocalPooledBuilder<'_> {
+    fn deref_mut(&mut self) -> &mut PacketBuilder {
+        self.builder
+            .as_mut()
+            .expect("a pooled builder is present until drop")
+    }
+}
+
+impl Drop for ThreadLocalPooledBuilder<'_> {
+    fn drop(&mut self) {
+        if let Some(builder) = self.builder.take() {
+            self.pool.release(builder);
+        }
+    }
+}
+
+impl fmt::Debug for ThreadLocalPooledBuilder<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ThreadLocalPooledBuilder")
+            .field(&self.builder)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refill_is_batched_and_cache_is_bounded() {
+        let pool = ThreadLocalPool::with_local_capacity(32, &[1; 32], 1, 0, 4);
+        let first = pool.acquire();
+        // One batch of 4 came over; one is in hand.
+        assert_eq!(pool.shared_available(), 28);
+        assert_eq!(pool.local_available(), 3);
+        let mut held: Vec<_> = (0..20).map(|_| pool.acquire()).collect();
+        held.push(first);
+        for builder in held {
+            pool.release(builder);
+            assert!(pool.local_available() <= 8);
+        }
+        assert_eq!(pool.local_available() + pool.shared_available(), 32);
+    }
+
+    #[test]
+    fn foreign_builders_are_not_cached() {
+        let a = ThreadLocalPool::new(2, &[1; 32], 1);
+        let b = ThreadLocalPool::new(2, &[2; 32], 1);
+        let from_a = a.acquire();
+        let before = b.local_available() + b.shared_available();
+        b.release(from_a);
+        assert_eq!(b.local_available() + b.shared_available(), before);
+    }
+
+    #[test]
+    fn zero_local_capacity_uses_the_shared_queue() {
+        let pool = ThreadLocalPool::with_local_capacity(2, &[1; 32], 1, 0, 0);
+        let builder = pool.acquire();
+        assert_eq!(pool.shared_available(), 1);
+        pool.release(builder);
+        assert_eq!(pool.shared_available(), 2);
+        assert_eq!(pool.local_available(), 0);
+    }
+
+    #[test]
+    fn dropping_a_pool_frees_this_threads_cache() {
+        let before = ThreadLocalPool::thread_cache_count();
+        let pool = ThreadLocalPool::new(2, &[1; 32], 1);
+        drop(pool.get());
+        assert_eq!(ThreadLocalPool::thread_cache_count(), before + 1);
+        drop(pool);
+        assert_eq!(ThreadLocalPool::thread_cache_count(), before);
+    }
+}

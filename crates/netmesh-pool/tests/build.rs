@@ -1,0 +1,301 @@
+//! Send-side behaviour: well-formed packets, caps, nonce uniqueness, key separation.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use netmesh_cipher::PacketCipher;
+use netmesh_pool::{
+    shared_local_pool, BuildError, PacketBuilder, PacketOpener, PacketPool, ThreadLocalPool,
+};
+use netmesh_wire::{
+    aad_from_bytes, EventFrame, NetHeader, PacketFlags, HEADER_SIZE, MAX_EVENTS_PER_PACKET,
+    MAX_PAYLOAD_SIZE, TAG_SIZE,
+};
+use proptest::prelude::*;
+
+const KEY: [u8; 32] = [0x5a; 32];
+const SESSION: u64 = 0x1122_3344_5566_7788;
+
+fn counter_of(packet: &[u8]) -> u64 {
+    let header = NetHeader::parse(packet).expect("built packets parse");
+    u64::from_le_bytes(header.nonce[4..].try_into().expect("8 counter bytes"))
+}
+
+/// Checks a packet with the cipher crate alone: length, tag, strict frames.
+fn check_packet(packet: &Bytes, key: &[u8; 32], session: u64, events: &[Bytes]) -> NetHeader {
+    let header = NetHeader::parse(packet).expect("header parses");
+    header.validate().expect("header is valid");
+    assert_eq!(packet.len(), HEADER_SIZE + usize::from(header.payload_len) + TAG_SIZE);
+    let header_bytes: [u8; HEADER_SIZE] = packet[..HEADER_SIZE].try_into().unwrap();
+    let cipher = PacketCipher::new(key, session);
+    let plaintext = cipher
+        .decrypt_bytes(counter_of(packet), &aad_from_bytes(&header_bytes), packet.slice(HEADER_SIZE..))
+        .expect("packet decrypts");
+    let decoded: Vec<Bytes> = EventFrame::decode_strict(plaintext, usize::from(header.event_count))
+        .expect("frames decode strictly")
+        .collect();
+    assert_eq!(decoded, events);
+    header
+}
+
+fn events_strategy() -> impl Strategy<Value = Vec<Bytes>> {
+    prop_oneof![
+        prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..40),
+        prop::collection::vec(prop::collection::vec(any::<u8>(), 0..2000), 0..4),
+    ]
+    .prop_map(|events| events.into_iter().map(Bytes::from).collect())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn every_packet_is_well_formed(
+        events in events_strategy(),
+        stream in any::<u64>(),
+        sequence in any::<u64>(),
+        flags in any::<u8>(),
+        channel in any::<u16>(),
+        subprotocol in any::<u16>(),
+        origin in any::<u64>(),
+    ) {
+        let pool = PacketPool::with_origin(2, &KEY, SESSION, origin);
+        let mut builder = pool.get();
+        builder.set_channel_hash(channel);
+        let packet = builder.build_subprotocol(stream, sequence, &events, PacketFlags::from_bits(flags), subprotocol);
+        let header = check_packet(&packet, &KEY, SESSION, &events);
+        prop_assert_eq!(header.stream_id, stream);
+        prop_assert_eq!(header.sequence, sequence);
+        prop_assert_eq!(header.channel_hash, channel);
+        prop_assert_eq!(header.subprotocol_id, subprotocol);
+        prop_assert_eq!(header.origin_hash, origin);
+        prop_assert_eq!(header.flags.bits(), flags);
+        prop_assert_eq!(usize::from(header.event_count), events.len());
+    }
+
+    #[test]
+    fn batches_carry_every_event_in_order(
+        sizes in prop::collection::vec(0usize..3000, 0..60),
+        first_sequence in any::<u64>(),
+    ) {
+        let events: Vec<Bytes> = sizes.iter().enumerate().map(|(i, &n)| Bytes::from(vec![i as u8; n])).collect();
+        let pool = ThreadLocalPool::new(2, &KEY, SESSION);
+        let mut guard = pool.get();
+        let packets: Vec<Bytes> = guard
+            .build_batch(4, first_sequence, &events, PacketFlags::RELIABLE)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let opener = PacketOpener::new(&KEY, SESSION);
+        let mut received = Vec::new();
+        for (i, packet) in packets.iter().enumerate() {
+            let opened = opener.open(packet.clone()).unwrap();
+            prop_assert_eq!(opened.header().sequence, first_sequence.wrapping_add(i as u64));
+            prop_assert!(opened.event_count() > 0);
+            received.extend(opened.events());
+        }
+        prop_assert_eq!(received, events);
+    }
+}
+
+#[test]
+fn builds_at_each_cap_boundary() {
+    let pool = PacketPool::new(1, &KEY, SESSION);
+    let mut b = pool.get();
+
+    let max_events = vec![Bytes::new(); MAX_EVENTS_PER_PACKET];
+    let packet = b.try_build(0, 0, &max_events, PacketFlags::NONE).unwrap();
+    check_packet(&packet, &KEY, SESSION, &max_events);
+
+    let one_more = vec![Bytes::new(); MAX_EVENTS_PER_PACKET + 1];
+    assert_eq!(
+        b.try_build(0, 0, &one_more, PacketFlags::NONE),
+        Err(BuildError::TooManyEvents { count: 2028, max: 2027 })
+    );
+
+    let max_payload = [Bytes::from(vec![7; MAX_PAYLOAD_SIZE - 4])];
+    let packet = b.try_build(0, 0, &max_payload, PacketFlags::NONE).unwrap();
+    assert_eq!(packet.len(), 8192);
+    check_packet(&packet, &KEY, SESSION, &max_payload);
+
+    let over = [Bytes::from(vec![7; MAX_PAYLOAD_SIZE - 3])];
+    assert_eq!(
+        b.try_build_subprotocol(0, 0, &over, PacketFlags::NONE, 3),
+        Err(BuildError::PayloadTooLarge { len: 8109, max: 8108 })
+    );
+    let many_small = vec![Bytes::from_static(b"abcd"); MAX_PAYLOAD_SIZE / 8 + 1];
+    assert_eq!(
+        b.try_build(0, 0, &many_small, PacketFlags::NONE),
+        Err(BuildError::PayloadTooLarge { len: 8112, max: 8108 })
+    );
+    // A u16 wrap would have declared 1 event: the cap is checked before any cast.
+    let wrapping = vec![Bytes::new(); 65_537];
+    assert!(matches!(b.try_build(0, 0, &wrapping, PacketFlags::NONE), Err(BuildError::TooManyEvents { count: 65_537, .. })));
+}
+
+#[test]
+#[should_panic(expected = "MAX_EVENTS_PER_PACKET (2027)")]
+fn build_panics_naming_the_event_cap() {
+    let pool = PacketPool::new(1, &KEY, SESSION);
+    let _ = pool.get().build(0, 0, &vec![Bytes::new(); 2028], PacketFlags::NONE);
+}
+
+#[test]
+#[should_panic(expected = "MAX_PAYLOAD_SIZE (8108)")]
+fn build_subprotocol_panics_naming_the_payload_cap() {
+    let pool = ThreadLocalPool::new(1, &KEY, SESSION);
+    let _ = pool.get().build_subprotocol(0, 0, &[Bytes::from(vec![0; 8105])], PacketFlags::NONE, 1);
+}
+
+#[test]
+#[should_panic(expected = "MAX_PAYLOAD_SIZE (8108)")]
+fn build_handshake_panics_naming_the_payload_cap() {
+    let pool = PacketPool::new(1, &KEY, SESSION);
+    let _ = pool.get().build_handshake(&[0; 8109]);
+}
+
+#[test]
+fn exactly_max_payload_handshake_builds() {
+    let pool = PacketPool::new(1, &KEY, SESSION);
+    assert_eq!(pool.get().build_handshake(&[1; 8108]).len(), 68 + 8108);
+}
+
+#[test]
+fn batch_refuses_an_event_too_large_for_any_packet_before_building() {
+    let pool = PacketPool::new(1, &KEY, SESSION);
+    let mut b = pool.get();
+    let events = [Bytes::from_static(b"ok"), Bytes::from(vec![0; 8105])];
+    assert_eq!(
+        b.build_batch(0, 0, &events, PacketFlags::NONE).err(),
+        Some(BuildError::EventTooLarge { index: 1, len: 8105, max: 8104 })
+    );
+    // No nonce was used: the next packet carries counter 0.
+    assert_eq!(counter_of(&b.build(0, 0, &[], PacketFlags::NONE)), 0);
+}
+
+#[test]
+fn would_fit_and_max_events_agree_with_try_build() {
+    let pool = PacketPool::new(1, &KEY, SESSION);
+    let mut b = pool.get();
+    for size in [0usize, 1, 60, 64, 1000, 8104] {
+        let n = b.max_events_for_size(size);
+        let events = vec![Bytes::from(vec![0; size]); n];
+        assert!(b.would_fit(&events));
+        assert!(b.try_build(0, 0, &events, PacketFlags::NONE).is_ok());
+        let one_more = vec![Bytes::from(vec![0; size]); n + 1];
+        assert!(!b.would_fit(&one_more));
+        assert!(b.try_build(0, 0, &one_more, PacketFlags::NONE).is_err());
+    }
+}
+
+fn assert_unique_counters(per_thread: Vec<Vec<u64>>, expected: usize) {
+    let mut seen = HashSet::with_capacity(expected);
+    for counter in per_thread.into_iter().flatten() {
+        assert!(seen.insert(counter), "counter {counter} used twice");
+    }
+    assert_eq!(seen.len(), expected);
+    assert_eq!(seen.iter().max().copied(), Some(expected as u64 - 1));
+}
+
+#[test]
+fn packet_pool_never_reuses_a_nonce_across_threads() {
+    for threads in [2usize, 4, 8] {
+        let pool = Arc::new(PacketPool::new(4, &KEY, SESSION));
+        let per_thread = (0..threads)
+            .map(|t| {
+                let pool = Arc::clone(&pool);
+                std::thread::spawn(move || {
+                    (0..20_000u64)
+                        .map(|s| counter_of(&pool.get().build(t as u64, s, &[], PacketFlags::NONE)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect();
+        assert_unique_counters(per_thread, threads * 20_000);
+    }
+}
+
+#[test]
+fn shared_local_pool_never_reuses_a_nonce_across_threads() {
+    for threads in [2usize, 4, 8] {
+        let pool = shared_local_pool(4, &KEY, SESSION);
+        let per_thread = (0..threads)
+            .map(|t| {
+                let pool = Arc::clone(&pool);
+                std::thread::spawn(move || {
+                    (0..20_000u64)
+                        .map(|s| {
+                            let packet = if s % 7 == 0 {
+                                pool.get().build_heartbeat()
+                            } else {
+                                pool.get().build(t as u64, s, &[Bytes::from_static(b"x")], PacketFlags::NONE)
+                            };
+                            counter_of(&packet)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect();
+        assert_unique_counters(per_thread, threads * 20_000);
+    }
+}
+
+#[test]
+fn set_key_never_hands_out_an_old_builder() {
+    let old_key = [1; 32];
+    let new_key = [2; 32];
+    let mut pool = PacketPool::new(4, &old_key, 10);
+    let packets: Vec<_> = (0..8).map(|s| pool.get().build(0, s, &[], PacketFlags::NONE)).collect();
+    assert_eq!(counter_of(&packets[7]), 7);
+
+    pool.set_key(&new_key, 11);
+    let opener = PacketOpener::new(&new_key, 11);
+    let old_opener = PacketOpener::new(&old_key, 11);
+    let guards: Vec<_> = (0..10).map(|_| pool.get()).collect();
+    for (s, mut guard) in guards.into_iter().enumerate() {
+        assert_eq!(guard.session_id(), 11);
+        let packet = guard.build(0, s as u64, &[Bytes::from_static(b"new")], PacketFlags::NONE);
+        assert_eq!(counter_of(&packet), s as u64, "the new key starts a new counter");
+        assert!(old_opener.open(packet.clone()).is_err());
+        opener.open(packet).expect("built under the new key");
+    }
+}
+
+#[test]
+fn two_thread_local_pools_on_one_thread_keep_their_keys() {
+    let (key_a, key_b) = ([0xa; 32], [0xb; 32]);
+    let a = ThreadLocalPool::new(4, &key_a, SESSION);
+    let b = ThreadLocalPool::new(4, &key_b, SESSION);
+    let (open_a, open_b) = (PacketOpener::new(&key_a, SESSION), PacketOpener::new(&key_b, SESSION));
+    for s in 0..200u64 {
+        let (pool, mine, other) = if s % 2 == 0 { (&a, &open_a, &open_b) } else { (&b, &open_b, &open_a) };
+        // Mix guards and explicit acquire/release, and release a builder to the wrong pool.
+        let packet = if s % 3 == 0 {
+            let mut builder = pool.acquire();
+            let packet = builder.build(0, s, &[Bytes::from_static(b"e")], PacketFlags::NONE);
+            let wrong = if s % 2 == 0 { &b } else { &a };
+            wrong.release(builder);
+            packet
+        } else {
+            pool.get().build(0, s, &[Bytes::from_static(b"e")], PacketFlags::NONE)
+        };
+        assert_eq!(other.open(packet.clone()), Err(netmesh_pool::OpenError::AuthFailed));
+        mine.open(packet).expect("opens under its own pool's key");
+    }
+}
+
+#[test]
+fn standalone_builder_with_origin_stamps_it() {
+    let mut builder = PacketBuilder::with_origin(&KEY, SESSION, 0xdead_beef);
+    let events = [Bytes::from_static(b"e")];
+    let header = check_packet(&builder.build(1, 2, &events, PacketFlags::FIN), &KEY, SESSION, &events);
+    assert_eq!(header.origin_hash, 0xdead_beef);
+    assert_eq!(header.flags, PacketFlags::FIN);
+}
