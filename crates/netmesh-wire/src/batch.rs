@@ -1,0 +1,172 @@
+//! Splitting a run of events into packet-sized batches.
+
+use std::iter::FusedIterator;
+
+use bytes::Bytes;
+
+use crate::{WireError, EVENT_LEN_PREFIX, MAX_EVENTS_PER_PACKET, MAX_PAYLOAD_SIZE};
+
+/// The longest event that fits a packet alone: the payload less one length prefix.
+const MAX_EVENT_LEN: usize = MAX_PAYLOAD_SIZE - EVENT_LEN_PREFIX;
+
+/// Splits `events` into consecutive batches, each of which fits one packet.
+///
+/// Greedy: each batch takes as many of the next events as fit, so that its frames
+/// take at most [`MAX_PAYLOAD_SIZE`] bytes and it holds at most
+/// [`MAX_EVENTS_PER_PACKET`] events. Every batch is non-empty and the batches, in
+/// order, are exactly `events`. Empty events are fine (each still takes a 4-byte
+/// prefix). Nothing is allocated.
+///
+/// An event longer than `MAX_PAYLOAD_SIZE - EVENT_LEN_PREFIX` bytes cannot be sent:
+/// once the batches before it are out, the iterator yields
+/// [`WireError::EventTooLarge`] with the event's index in `events`, then ends.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use netmesh_wire::{batches, WireError};
+///
+/// let events = vec![Bytes::from(vec![0; 5000]); 3];
+/// let sizes: Vec<usize> = batches(&events).map(|batch| batch.unwrap().len()).collect();
+/// assert_eq!(sizes, [1, 1, 1]);
+///
+/// let events = [Bytes::from_static(b"ok"), Bytes::from(vec![0; 8105])];
+/// let mut split = batches(&events);
+/// assert_eq!(split.next(), Some(Ok(&events[..1])));
+/// assert_eq!(
+///     split.next(),
+///     Some(Err(WireError::EventTooLarge { index: 1, len: 8105, max: 8104 }))
+/// );
+/// assert_eq!(split.next(), None);
+/// ```
+#[inline]
+pub fn batches(events: &[Bytes]) -> Batches<'_> {
+    Batches {
+        rest: events,
+        offset: 0,
+        failed: false,
+    }
+}
+
+/// Iterator over packet-sized batches of events; see [`batches`].
+#[derive(Debug, Clone)]
+#[must_use = "iterators do nothing unless consumed"]
+pub struct Batches<'a> {
+    rest: &'a [Bytes],
+    /// Index in the caller's slice of `rest[0]`, for error reports.
+    offset: usize,
+    failed: bool,
+}
+
+impl<'a> Iterator for Batches<'a> {
+    type Item = Result<&'a [Bytes], WireError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.rest.is_empty() {
+            return None;
+        }
+        let mut size = 0;
+        let mut count = 0;
+        for event in self.rest.iter().take(MAX_EVENTS_PER_PACKET) {
+            if event.len() > MAX_EVENT_LEN {
+                if count == 0 {
+                    self.failed = true;
+                    return Some(Err(WireError::EventTooLarge {
+                        index: self.offset,
+                        len: event.len(),
+                        max: MAX_EVENT_LEN,
+                    }));
+                }
+                break;
+            }
+            // Cannot overflow: size <= MAX_PAYLOAD_SIZE and the event <= MAX_EVENT_LEN.
+            let next = size + EVENT_LEN_PREFIX + event.len();
+            if next > MAX_PAYLOAD_SIZE {
+                break;
+            }
+            size = next;
+            count += 1;
+        }
+        let (batch, rest) = self.rest.split_at_checked(count)?;
+        self.rest = rest;
+        self.offset += count;
+        Some(Ok(batch))
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.failed {
+            (0, Some(0))
+        } else {
+            (usize::from(!self.rest.is_empty()), Some(self.rest.len()))
+        }
+    }
+}
+
+impl FusedIterator for Batches<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::{batches, MAX_EVENT_LEN};
+    use crate::{EventFrame, WireError, MAX_EVENTS_PER_PACKET, MAX_PAYLOAD_SIZE};
+
+    fn lens(events: &[Bytes]) -> Vec<usize> {
+        batches(events).map(|batch| batch.unwrap().len()).collect()
+    }
+
+    #[test]
+    fn empty_input_yields_nothing() {
+        assert_eq!(batches(&[]).next(), None);
+    }
+
+    #[test]
+    fn empty_events_split_at_the_event_cap() {
+        let events = vec![Bytes::new(); 2 * MAX_EVENTS_PER_PACKET + 1];
+        assert_eq!(
+            lens(&events),
+            [MAX_EVENTS_PER_PACKET, MAX_EVENTS_PER_PACKET, 1]
+        );
+    }
+
+    #[test]
+    fn largest_event_fills_a_packet_alone() {
+        let events = [
+            Bytes::new(),
+            Bytes::from(vec![1; MAX_EVENT_LEN]),
+            Bytes::new(),
+        ];
+        assert_eq!(lens(&events), [1, 1, 1]);
+        assert_eq!(EventFrame::calculate_size(&events[1..2]), MAX_PAYLOAD_SIZE);
+    }
+
+    #[test]
+    fn batches_fill_to_the_byte() {
+        // 2 frames of 4054 bytes make exactly MAX_PAYLOAD_SIZE.
+        let events = vec![Bytes::from(vec![0; MAX_PAYLOAD_SIZE / 2 - 4]); 5];
+        assert_eq!(lens(&events), [2, 2, 1]);
+    }
+
+    #[test]
+    fn oversized_event_reports_its_index_and_fuses() {
+        let events = vec![
+            Bytes::new(),
+            Bytes::new(),
+            Bytes::from(vec![0; MAX_EVENT_LEN + 1]),
+        ];
+        let mut split = batches(&events);
+        assert_eq!(split.next(), Some(Ok(&events[..2])));
+        assert_eq!(
+            split.next(),
+            Some(Err(WireError::EventTooLarge {
+                index: 2,
+                len: 8105,
+                max: 8104
+            }))
+        );
+        assert_eq!(split.next(), None);
+        assert_eq!(split.size_hint(), (0, Some(0)));
+    }
+}

@@ -1,0 +1,504 @@
+//! Event frames: the payload is `event_count` frames of `len (u32 LE) ‖ event bytes`.
+
+use std::iter::FusedIterator;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::reader::Reader;
+use crate::{WireError, EVENT_LEN_PREFIX};
+
+/// Namespace for encoding and decoding the event frames of a payload.
+///
+/// A payload is a run of frames, `len (u32 LE) ‖ event bytes (len)`, with nothing
+/// before, between or after them.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use netmesh_wire::EventFrame;
+///
+/// let events = [Bytes::from_static(b"a"), Bytes::from_static(b"bc")];
+/// let mut buf = BytesMut::new();
+/// assert_eq!(EventFrame::write_events(&events, &mut buf), 11);
+/// assert_eq!(&buf[..], b"\x01\0\0\0a\x02\0\0\0bc");
+///
+/// let frames = EventFrame::decode_strict(buf.freeze(), 2)?;
+/// assert_eq!(frames.collect::<Vec<_>>(), events);
+/// # Ok::<(), netmesh_wire::WireError>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct EventFrame;
+
+impl EventFrame {
+    /// Bytes of the length prefix in front of each event.
+    pub const LEN_SIZE: usize = EVENT_LEN_PREFIX;
+
+    /// Appends one frame per event to `buf` and returns the bytes written
+    /// (always [`calculate_size`](Self::calculate_size)`(events)`).
+    ///
+    /// Reserves the whole size once, so it does not allocate when `buf` already has
+    /// the room. It does not check packet limits; see [`batches`](crate::batches).
+    ///
+    /// # Panics
+    ///
+    /// If an event is longer than `u32::MAX` bytes, which its prefix cannot express
+    /// (writing a truncated prefix would corrupt every later frame).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::{Bytes, BytesMut};
+    /// use netmesh_wire::EventFrame;
+    ///
+    /// let mut buf = BytesMut::with_capacity(64);
+    /// let written = EventFrame::write_events(&[Bytes::from_static(b"xyz")], &mut buf);
+    /// assert_eq!((written, &buf[..]), (7, &b"\x03\0\0\0xyz"[..]));
+    /// ```
+    #[inline]
+    pub fn write_events(events: &[Bytes], buf: &mut BytesMut) -> usize {
+        let size = Self::calculate_size(events);
+        buf.reserve(size);
+        for event in events {
+            let Ok(len) = u32::try_from(event.len()) else {
+                panic!(
+                    "event of {} bytes does not fit a u32 length prefix",
+                    event.len()
+                );
+            };
+            buf.put_u32_le(len);
+            buf.put_slice(event);
+        }
+        size
+    }
+
+    /// Bytes the frames of `events` take: the sum of `4 + len` (saturating).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use netmesh_wire::EventFrame;
+    ///
+    /// let events = [Bytes::new(), Bytes::from_static(b"four")];
+    /// assert_eq!(EventFrame::calculate_size(&events), 12);
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn calculate_size(events: &[Bytes]) -> usize {
+        events.iter().fold(0, |size: usize, event| {
+            size.saturating_add(Self::LEN_SIZE + event.len())
+        })
+    }
+
+    /// Reads up to `count` frames the way net-mesh 0.23 does: stops silently at the
+    /// first frame that is cut off and ignores anything after `count` frames.
+    ///
+    /// Each event is a zero-copy slice of `data`. The vector is sized by what `data`
+    /// could hold, never by `count` alone. Kept for code moving over from net-mesh; a
+    /// receiver should use [`decode_strict`](Self::decode_strict).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use netmesh_wire::EventFrame;
+    ///
+    /// // One whole frame, then a frame that claims 9 bytes but has 1.
+    /// let data = Bytes::from_static(b"\x01\0\0\0a\x09\0\0\0b");
+    /// assert_eq!(EventFrame::read_events(data, 1000), [Bytes::from_static(b"a")]);
+    /// ```
+    #[must_use]
+    pub fn read_events(data: Bytes, count: usize) -> Vec<Bytes> {
+        let mut events = Vec::with_capacity(count.min(data.len() / Self::LEN_SIZE));
+        let mut rest = data;
+        while events.len() < count {
+            match take_frame(&mut rest) {
+                Some(event) => events.push(event),
+                None => break,
+            }
+        }
+        events
+    }
+
+    /// Checks that `payload` is exactly `count` frames, without allocating.
+    ///
+    /// # Errors
+    ///
+    /// - [`WireError::LengthPrefixTruncated`]: a frame within the first `count` starts
+    ///   with fewer than 4 bytes left;
+    /// - [`WireError::FrameTruncated`]: a frame within the first `count` declares more
+    ///   bytes than remain;
+    /// - [`WireError::TooFewFrames`]: the payload ends after fewer than `count` frames;
+    /// - [`WireError::TooManyFrames`]: a whole frame follows the `count`th;
+    /// - [`WireError::TrailingBytes`]: bytes that are not a whole frame follow it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_wire::{EventFrame, WireError};
+    ///
+    /// let payload = b"\x01\0\0\0a\x00\0\0\0";
+    /// assert_eq!(EventFrame::validate_strict(payload, 2), Ok(()));
+    /// assert_eq!(
+    ///     EventFrame::validate_strict(payload, 3),
+    ///     Err(WireError::TooFewFrames { declared: 3, found: 2 })
+    /// );
+    /// assert_eq!(
+    ///     EventFrame::validate_strict(payload, 1),
+    ///     Err(WireError::TooManyFrames { declared: 1 })
+    /// );
+    /// ```
+    pub fn validate_strict(payload: &[u8], count: usize) -> Result<(), WireError> {
+        let mut frames = Self::iter(payload);
+        // Bounded by the payload too: every frame consumes at least its 4-byte prefix,
+        // so a huge declared count ends at the end of the bytes.
+        for index in 0..count {
+            match frames.next() {
+                Some(Ok(_)) => {}
+                Some(Err(error)) => return Err(error),
+                None => {
+                    return Err(WireError::TooFewFrames {
+                        declared: count,
+                        found: index,
+                    })
+                }
+            }
+        }
+        let rest = frames.remainder();
+        if rest.is_empty() {
+            return Ok(());
+        }
+        match frames.next() {
+            Some(Ok(_)) => Err(WireError::TooManyFrames { declared: count }),
+            _ => Err(WireError::TrailingBytes { count: rest.len() }),
+        }
+    }
+
+    /// Checks that `payload` is exactly `count` frames (see
+    /// [`validate_strict`](Self::validate_strict)) and returns an iterator over the
+    /// events as zero-copy slices of `payload`.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`validate_strict`](Self::validate_strict).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use netmesh_wire::{EventFrame, WireError};
+    ///
+    /// let payload = Bytes::from_static(b"\x02\0\0\0hi");
+    /// let frames = EventFrame::decode_strict(payload.clone(), 1)?;
+    /// assert_eq!(frames.len(), 1);
+    /// assert_eq!(frames.collect::<Vec<_>>(), [Bytes::from_static(b"hi")]);
+    ///
+    /// let cut = payload.slice(..5);
+    /// assert_eq!(
+    ///     EventFrame::decode_strict(cut, 1).unwrap_err(),
+    ///     WireError::FrameTruncated { index: 0, len: 2, available: 1 }
+    /// );
+    /// # Ok::<(), WireError>(())
+    /// ```
+    pub fn decode_strict(payload: Bytes, count: usize) -> Result<EventFrames, WireError> {
+        Self::validate_strict(&payload, count)?;
+        Ok(EventFrames {
+            rest: payload,
+            remaining: count,
+        })
+    }
+
+    /// Iterates the frames of `payload`, borrowed: each item is one event's bytes, or
+    /// the error that stopped the walk (after which the iterator ends). It does not
+    /// know a declared count; it ends cleanly when the bytes end on a frame boundary.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_wire::{EventFrame, WireError};
+    ///
+    /// let mut frames = EventFrame::iter(b"\x01\0\0\0a\x00\0");
+    /// assert_eq!(frames.next(), Some(Ok(&b"a"[..])));
+    /// assert_eq!(
+    ///     frames.next(),
+    ///     Some(Err(WireError::LengthPrefixTruncated { index: 1, available: 2 }))
+    /// );
+    /// assert_eq!(frames.next(), None);
+    /// ```
+    #[inline]
+    pub const fn iter(payload: &[u8]) -> FrameIter<'_> {
+        FrameIter {
+            reader: Reader::new(payload),
+            index: 0,
+            failed: false,
+        }
+    }
+}
+
+/// Splits the next frame off the front of `rest`; `None`, leaving `rest` untouched,
+/// when the prefix or the body is cut off.
+#[inline]
+fn take_frame(rest: &mut Bytes) -> Option<Bytes> {
+    let mut reader = Reader::new(rest);
+    let len = usize::try_from(reader.u32_le()?).ok()?;
+    reader.take(len)?;
+    // Both bounds were just checked against `rest`, so neither call can panic.
+    rest.advance(EVENT_LEN_PREFIX);
+    Some(rest.split_to(len))
+}
+
+/// The events of a payload that [`EventFrame::decode_strict`] checked, each a
+/// zero-copy [`Bytes`] slice of the payload.
+///
+/// Its length is known up front ([`ExactSizeIterator`]); cloning it is cheap (one
+/// reference count) and the clone iterates from the same point.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use netmesh_wire::EventFrame;
+///
+/// let frames = EventFrame::decode_strict(Bytes::from_static(b"\x01\0\0\0a\x00\0\0\0"), 2)?;
+/// assert!(!frames.is_empty());
+/// assert_eq!(frames.len(), 2);
+/// let lens: Vec<usize> = frames.map(|event| event.len()).collect();
+/// assert_eq!(lens, [1, 0]);
+/// # Ok::<(), netmesh_wire::WireError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "iterators do nothing unless consumed"]
+pub struct EventFrames {
+    rest: Bytes,
+    remaining: usize,
+}
+
+impl EventFrames {
+    /// Whether no event is left.
+    #[inline]
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
+}
+
+impl Iterator for EventFrames {
+    type Item = Bytes;
+
+    #[inline]
+    fn next(&mut self) -> Option<Bytes> {
+        if self.remaining == 0 {
+            return None;
+        }
+        // Validated up front, so this cannot fail; if it ever did, end rather than lie.
+        let Some(event) = take_frame(&mut self.rest) else {
+            self.remaining = 0;
+            return None;
+        };
+        self.remaining -= 1;
+        Some(event)
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl ExactSizeIterator for EventFrames {}
+
+impl FusedIterator for EventFrames {}
+
+/// Borrowed walk over the frames of a payload; see [`EventFrame::iter`].
+///
+/// # Examples
+///
+/// ```
+/// use netmesh_wire::EventFrame;
+///
+/// let events: Result<Vec<&[u8]>, _> = EventFrame::iter(b"\x02\0\0\0hi").collect();
+/// assert_eq!(events, Ok(vec![&b"hi"[..]]));
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "iterators do nothing unless consumed"]
+pub struct FrameIter<'a> {
+    reader: Reader<'a>,
+    index: usize,
+    failed: bool,
+}
+
+impl<'a> FrameIter<'a> {
+    /// The bytes not consumed yet (after an error: from the start of the bad frame).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_wire::EventFrame;
+    ///
+    /// let mut frames = EventFrame::iter(b"\x00\0\0\0xyz");
+    /// assert_eq!(frames.next(), Some(Ok(&b""[..])));
+    /// assert_eq!(frames.remainder(), b"xyz");
+    /// ```
+    #[inline]
+    #[must_use]
+    pub const fn remainder(&self) -> &'a [u8] {
+        self.reader.rest()
+    }
+}
+
+impl<'a> Iterator for FrameIter<'a> {
+    type Item = Result<&'a [u8], WireError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.reader.rest().is_empty() {
+            return None;
+        }
+        let index = self.index;
+        let mut reader = self.reader;
+        let Some(prefix) = reader.u32_le() else {
+            self.failed = true;
+            let available = self.reader.rest().len();
+            return Some(Err(WireError::LengthPrefixTruncated { index, available }));
+        };
+        let available = reader.rest().len();
+        // A length that does not fit usize cannot fit the remaining bytes either.
+        let len = usize::try_from(prefix).unwrap_or(usize::MAX);
+        let Some(event) = reader.take(len) else {
+            self.failed = true;
+            return Some(Err(WireError::FrameTruncated {
+                index,
+                len,
+                available,
+            }));
+        };
+        self.reader = reader;
+        self.index += 1;
+        Some(Ok(event))
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.failed {
+            return (0, Some(0));
+        }
+        let len = self.reader.rest().len();
+        (usize::from(len > 0), Some(len.div_ceil(EVENT_LEN_PREFIX)))
+    }
+}
+
+impl FusedIterator for FrameIter<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use bytes::{Bytes, BytesMut};
+    use hex_literal::hex;
+
+    use super::EventFrame;
+    use crate::WireError;
+
+    #[test]
+    fn golden_frames_roundtrip() {
+        let events = [Bytes::new(), Bytes::from_static(&hex!("678a8e"))];
+        let golden = hex!("00000000" "03000000 678a8e");
+        let mut buf = BytesMut::new();
+        assert_eq!(EventFrame::write_events(&events, &mut buf), golden.len());
+        assert_eq!(&buf[..], &golden);
+        let payload = Bytes::copy_from_slice(&golden);
+        assert!(EventFrame::decode_strict(payload.clone(), 2)
+            .unwrap()
+            .eq(events.clone()));
+        assert_eq!(EventFrame::read_events(payload, 2), events);
+    }
+
+    #[test]
+    fn write_appends_after_existing_bytes() {
+        let mut buf = BytesMut::from(&b"head"[..]);
+        let written = EventFrame::write_events(&[Bytes::from_static(b"x")], &mut buf);
+        assert_eq!(written, 5);
+        assert_eq!(&buf[..], b"head\x01\0\0\0x");
+    }
+
+    #[test]
+    fn write_does_not_reallocate_a_buffer_with_room() {
+        let events = vec![Bytes::from_static(&[7; 64]); 100];
+        let mut buf = BytesMut::with_capacity(EventFrame::calculate_size(&events));
+        let start = buf.as_ptr();
+        EventFrame::write_events(&events, &mut buf);
+        assert_eq!(buf.as_ptr(), start);
+    }
+
+    #[test]
+    fn events_are_slices_of_the_payload() {
+        let payload = Bytes::from_static(b"\x02\0\0\0hi\x01\0\0\0x");
+        let base = payload.as_ptr() as usize;
+        let offsets: Vec<usize> = EventFrame::decode_strict(payload.clone(), 2)
+            .unwrap()
+            .map(|event| event.as_ptr() as usize - base)
+            .collect();
+        assert_eq!(offsets, [4, 10]);
+    }
+
+    #[test]
+    fn read_events_stops_at_count_and_at_truncation() {
+        let payload = Bytes::from_static(b"\x01\0\0\0a\x01\0\0\0b\x05\0");
+        assert_eq!(EventFrame::read_events(payload.clone(), 1).len(), 1);
+        assert_eq!(EventFrame::read_events(payload.clone(), 3).len(), 2);
+        assert_eq!(EventFrame::read_events(payload, usize::MAX).len(), 2);
+        assert!(EventFrame::read_events(Bytes::new(), 10).is_empty());
+    }
+
+    #[test]
+    fn strict_rejects_trailing_bytes_that_are_not_a_frame() {
+        assert_eq!(
+            EventFrame::validate_strict(b"\x01\0\0\0a\x07", 1),
+            Err(WireError::TrailingBytes { count: 1 })
+        );
+        assert_eq!(
+            EventFrame::validate_strict(b"\x01\0\0\0a\x07\0\0\0", 1),
+            Err(WireError::TrailingBytes { count: 4 })
+        );
+    }
+
+    #[test]
+    fn strict_reports_the_frame_that_is_cut_off() {
+        assert_eq!(
+            EventFrame::validate_strict(b"\x01\0\0\0a\xff\xff\xff\xffzz", 5),
+            Err(WireError::FrameTruncated {
+                index: 1,
+                len: 0xffff_ffff,
+                available: 2
+            })
+        );
+        assert_eq!(
+            EventFrame::validate_strict(b"\x01\0\0\0a\x01", 2),
+            Err(WireError::LengthPrefixTruncated {
+                index: 1,
+                available: 1
+            })
+        );
+    }
+
+    #[test]
+    fn zero_count_needs_an_empty_payload() {
+        assert_eq!(EventFrame::validate_strict(b"", 0), Ok(()));
+        assert!(EventFrame::decode_strict(Bytes::new(), 0)
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            EventFrame::validate_strict(b"\0\0\0\0", 0),
+            Err(WireError::TooManyFrames { declared: 0 })
+        );
+    }
+
+    #[test]
+    fn frame_iter_is_fused_after_an_error() {
+        let mut frames = EventFrame::iter(b"\x09\0\0\0ab");
+        assert!(matches!(
+            frames.next(),
+            Some(Err(WireError::FrameTruncated { .. }))
+        ));
+        assert_eq!(frames.next(), None);
+        assert_eq!(frames.size_hint(), (0, Some(0)));
+    }
+}

@@ -1,0 +1,108 @@
+//! Decoding, batching and writing into a buffer with room never touch the heap.
+//!
+//! One test function only: the allocation counter is process-wide, and a second test
+//! running on another thread would be counted too.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::{Bytes, BytesMut};
+
+use netmesh_wire::{batches, EventFrame, NackPayload, NetHeader, PacketFlags};
+
+/// Counts allocations, then lets the system allocator do the work.
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// The unsafe here is the GlobalAlloc contract itself; every call forwards unchanged.
+#[allow(unsafe_code)]
+// SAFETY: each method forwards its arguments unchanged to `System`, which upholds the
+// GlobalAlloc contract; counting does not touch the memory.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's `layout` obligations are passed on as they are.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `System` with this `layout` (alloc forwards).
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as for dealloc; `new_size` obligations are the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made while running `f`.
+fn allocations<T>(f: impl FnOnce() -> T) -> (usize, T) {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let value = f();
+    (ALLOCATIONS.load(Ordering::Relaxed) - before, value)
+}
+
+#[test]
+fn hot_paths_do_not_allocate() {
+    let events: Vec<Bytes> = (0..100u8).map(|i| Bytes::from(vec![i; 64])).collect();
+    let mut buf = BytesMut::with_capacity(2 * EventFrame::calculate_size(&events));
+
+    let (count, written) = allocations(|| EventFrame::write_events(&events, &mut buf));
+    assert_eq!(
+        (count, written),
+        (0, 6800),
+        "write_events into a buffer with room"
+    );
+
+    let payload = buf.split().freeze();
+    let (count, total) = allocations(|| {
+        let frames = EventFrame::decode_strict(payload.clone(), 100).unwrap();
+        frames.map(|event| event.len()).sum::<usize>()
+    });
+    assert_eq!((count, total), (0, 6400), "decode_strict and iterate");
+
+    let (count, walked) = allocations(|| EventFrame::iter(&payload).count());
+    assert_eq!((count, walked), (0, 100), "FrameIter");
+
+    let lying = Bytes::from_static(b"\xff\xff\xff\xff\x01\0\0\0");
+    let (count, result) = allocations(|| EventFrame::validate_strict(&lying, usize::MAX));
+    assert!(result.is_err());
+    assert_eq!(count, 0, "validate_strict on a lying prefix");
+
+    let many = vec![Bytes::from_static(&[0; 700]); 1000];
+    let (count, batched) = allocations(|| batches(&many).map(Result::unwrap).count());
+    assert_eq!((count, batched), (0, 91), "batches");
+
+    let header = NetHeader::new(1, 2, 3, [4; 12], 6800, 100, PacketFlags::RELIABLE);
+    let (count, parsed) = allocations(|| {
+        let bytes = header.to_bytes();
+        (NetHeader::parse(&bytes), header.aad())
+    });
+    assert_eq!(
+        (count, parsed.0),
+        (0, Ok(header)),
+        "header encode, parse and aad"
+    );
+
+    let nack = NackPayload {
+        next_expected: 9,
+        missing_bitmap: u64::MAX,
+    };
+    let (count, missing) = allocations(|| {
+        NackPayload::parse(&nack.to_bytes())
+            .unwrap()
+            .missing_sequences()
+            .count()
+    });
+    assert_eq!(
+        (count, missing),
+        (0, 65),
+        "nack parse and missing_sequences"
+    );
+}

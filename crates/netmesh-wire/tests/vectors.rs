@@ -1,0 +1,423 @@
+//! The crate against the packets and encodings net-mesh 0.23 produced
+//! (`vectors/reference-packets.json` at the workspace root): every encoding must be
+//! reproduced byte for byte and every packet's header must parse to its fields.
+
+use bytes::{Bytes, BytesMut};
+use serde::Deserialize;
+
+use netmesh_wire::{
+    EventFrame, NackPayload, NetHeader, PacketFlags, AAD_SIZE, EVENT_LEN_PREFIX, HEADER_SIZE,
+    MAGIC, MAX_EVENTS_PER_PACKET, MAX_PACKET_SIZE, MAX_PAYLOAD_SIZE, NACK_SIZE, NONCE_SIZE,
+    PAYLOAD_LEN_OFFSET, TAG_SIZE, VERSION,
+};
+
+const VECTORS: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../vectors/reference-packets.json"
+));
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Vectors {
+    #[allow(dead_code)] // Human-readable description of the file.
+    about: String,
+    constants: Constants,
+    headers: Vec<HeaderVector>,
+    event_frames: Vec<FramesVector>,
+    nacks: Vec<NackVector>,
+    data_packets: Vec<DataPacket>,
+    heartbeats: Vec<Heartbeat>,
+    handshakes: Vec<Handshake>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(non_snake_case)] // Named as in the file, which names them as the constants.
+struct Constants {
+    EVENT_LEN_PREFIX: usize,
+    HEADER_SIZE: usize,
+    MAGIC: u16,
+    MAX_EVENTS_PER_PACKET: usize,
+    MAX_PACKET_SIZE: usize,
+    MAX_PAYLOAD_SIZE: usize,
+    NACK_SIZE: usize,
+    NONCE_SIZE: usize,
+    PAYLOAD_LEN_OFFSET: usize,
+    TAG_SIZE: usize,
+    VERSION: u8,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeaderVector {
+    header: HeaderFields,
+    bytes: String,
+    aad: String,
+    valid: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeaderFields {
+    magic: u16,
+    version: u8,
+    flags: u8,
+    priority: u8,
+    hop_ttl: u8,
+    hop_count: u8,
+    frag_flags: u8,
+    subprotocol_id: u16,
+    channel_hash: u16,
+    nonce: String,
+    session_id: String,
+    stream_id: String,
+    sequence: String,
+    origin_hash: String,
+    subnet_id: u32,
+    fragment_id: u16,
+    fragment_offset: u16,
+    payload_len: u16,
+    event_count: u16,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FramesVector {
+    events: Vec<String>,
+    bytes: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NackVector {
+    next_expected: String,
+    missing_bitmap: String,
+    bytes: String,
+    missing: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataPacket {
+    kind: String,
+    #[allow(dead_code)] // The AEAD key: the cipher crate's business, not the format's.
+    key: String,
+    session_id: String,
+    stream_id: String,
+    sequence: String,
+    counter: u64,
+    flags: u8,
+    origin_hash: String,
+    channel_hash: u16,
+    subprotocol_id: u16,
+    events: Vec<String>,
+    packet: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Heartbeat {
+    #[allow(dead_code)] // The AEAD key: the cipher crate's business, not the format's.
+    key: String,
+    session_id: String,
+    counter: u64,
+    packet: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Handshake {
+    payload: String,
+    packet: String,
+}
+
+fn vectors() -> Vectors {
+    serde_json::from_str(VECTORS).expect("reference-packets.json parses")
+}
+
+/// A u64 written as a `0x`-prefixed hex string.
+fn u64_hex(text: &str) -> u64 {
+    let digits = text.strip_prefix("0x").expect("u64 values start with 0x");
+    u64::from_str_radix(digits, 16).expect("u64 hex")
+}
+
+fn bytes_hex(text: &str) -> Vec<u8> {
+    hex::decode(text).expect("byte strings are hex")
+}
+
+fn events_hex(events: &[String]) -> Vec<Bytes> {
+    events
+        .iter()
+        .map(|event| Bytes::from(bytes_hex(event)))
+        .collect()
+}
+
+/// The nonce prefix of WIRE.md: LE bytes of the XOR of the session id's two halves.
+fn nonce(session_id: u64, counter: u64) -> [u8; NONCE_SIZE] {
+    let [low, high] = [session_id & 0xffff_ffff, session_id >> 32]
+        .map(|half| u32::try_from(half).expect("a 32-bit half"));
+    let mut nonce = [0; NONCE_SIZE];
+    nonce[..4].copy_from_slice(&(low ^ high).to_le_bytes());
+    nonce[4..].copy_from_slice(&counter.to_le_bytes());
+    nonce
+}
+
+impl HeaderFields {
+    fn to_header(&self) -> NetHeader {
+        NetHeader {
+            magic: self.magic,
+            version: self.version,
+            flags: PacketFlags::from_bits(self.flags),
+            priority: self.priority,
+            hop_ttl: self.hop_ttl,
+            hop_count: self.hop_count,
+            frag_flags: self.frag_flags,
+            subprotocol_id: self.subprotocol_id,
+            channel_hash: self.channel_hash,
+            nonce: bytes_hex(&self.nonce).try_into().expect("12-byte nonce"),
+            session_id: u64_hex(&self.session_id),
+            stream_id: u64_hex(&self.stream_id),
+            sequence: u64_hex(&self.sequence),
+            origin_hash: u64_hex(&self.origin_hash),
+            subnet_id: self.subnet_id,
+            fragment_id: self.fragment_id,
+            fragment_offset: self.fragment_offset,
+            payload_len: self.payload_len,
+            event_count: self.event_count,
+        }
+    }
+}
+
+#[test]
+fn constants_match_the_reference() {
+    let c = vectors().constants;
+    assert_eq!(c.EVENT_LEN_PREFIX, EVENT_LEN_PREFIX);
+    assert_eq!(c.EVENT_LEN_PREFIX, EventFrame::LEN_SIZE);
+    assert_eq!(c.HEADER_SIZE, HEADER_SIZE);
+    assert_eq!(c.MAGIC, MAGIC);
+    assert_eq!(c.MAX_EVENTS_PER_PACKET, MAX_EVENTS_PER_PACKET);
+    assert_eq!(
+        c.MAX_EVENTS_PER_PACKET,
+        usize::from(NetHeader::MAX_EVENTS_PER_PACKET)
+    );
+    assert_eq!(c.MAX_PACKET_SIZE, MAX_PACKET_SIZE);
+    assert_eq!(c.MAX_PAYLOAD_SIZE, MAX_PAYLOAD_SIZE);
+    assert_eq!(c.NACK_SIZE, NACK_SIZE);
+    assert_eq!(c.NACK_SIZE, NackPayload::SIZE);
+    assert_eq!(c.NONCE_SIZE, NONCE_SIZE);
+    assert_eq!(c.PAYLOAD_LEN_OFFSET, PAYLOAD_LEN_OFFSET);
+    assert_eq!(c.TAG_SIZE, TAG_SIZE);
+    assert_eq!(c.VERSION, VERSION);
+}
+
+#[test]
+fn headers_encode_parse_and_authenticate_like_the_reference() {
+    let headers = vectors().headers;
+    assert!(!headers.is_empty());
+    for (i, vector) in headers.iter().enumerate() {
+        let header = vector.header.to_header();
+        let bytes = bytes_hex(&vector.bytes);
+        let aad = bytes_hex(&vector.aad);
+        assert_eq!(header.to_bytes().as_slice(), bytes, "headers[{i}] bytes");
+        assert_eq!(aad.len(), AAD_SIZE, "headers[{i}] aad length");
+        assert_eq!(header.aad().as_slice(), aad, "headers[{i}] aad");
+        let raw: [u8; HEADER_SIZE] = bytes.clone().try_into().expect("68 bytes");
+        assert_eq!(
+            netmesh_wire::aad_from_bytes(&raw).as_slice(),
+            aad,
+            "headers[{i}] raw aad"
+        );
+        assert_eq!(
+            NetHeader::from_bytes(&bytes),
+            Some(header),
+            "headers[{i}] from_bytes"
+        );
+        // `valid` is the reference's own validate(): the same checks parse makes.
+        assert_eq!(
+            header.validate().is_ok(),
+            vector.valid,
+            "headers[{i}] validate"
+        );
+        match NetHeader::parse(&bytes) {
+            Ok(parsed) => {
+                assert!(
+                    vector.valid,
+                    "headers[{i}] parsed but the reference calls it invalid"
+                );
+                assert_eq!(parsed, header, "headers[{i}] parse");
+            }
+            Err(error) => {
+                assert!(!vector.valid, "headers[{i}] refused: {error}");
+                assert_eq!(header.validate(), Err(error), "headers[{i}] same error");
+            }
+        }
+    }
+}
+
+#[test]
+fn event_frames_encode_and_decode_like_the_reference() {
+    let frames = vectors().event_frames;
+    assert!(!frames.is_empty());
+    for (i, vector) in frames.iter().enumerate() {
+        let events = events_hex(&vector.events);
+        let bytes = bytes_hex(&vector.bytes);
+        let mut buf = BytesMut::new();
+        let written = EventFrame::write_events(&events, &mut buf);
+        assert_eq!(&buf[..], bytes, "event_frames[{i}] bytes");
+        assert_eq!(written, bytes.len(), "event_frames[{i}] written");
+        assert_eq!(
+            EventFrame::calculate_size(&events),
+            bytes.len(),
+            "event_frames[{i}] size"
+        );
+
+        let payload = Bytes::from(bytes);
+        let strict: Vec<Bytes> = EventFrame::decode_strict(payload.clone(), events.len())
+            .expect("strict")
+            .collect();
+        assert_eq!(strict, events, "event_frames[{i}] decode_strict");
+        let lenient = EventFrame::read_events(payload.clone(), events.len());
+        assert_eq!(lenient, events, "event_frames[{i}] read_events");
+        let borrowed: Vec<&[u8]> = EventFrame::iter(&payload)
+            .collect::<Result<_, _>>()
+            .expect("iter");
+        assert!(borrowed
+            .into_iter()
+            .eq(events.iter().map(|event| &event[..])));
+    }
+}
+
+#[test]
+fn nacks_encode_decode_and_list_missing_like_the_reference() {
+    let nacks = vectors().nacks;
+    assert!(!nacks.is_empty());
+    for (i, vector) in nacks.iter().enumerate() {
+        let nack = NackPayload {
+            next_expected: u64_hex(&vector.next_expected),
+            missing_bitmap: u64_hex(&vector.missing_bitmap),
+        };
+        let bytes = bytes_hex(&vector.bytes);
+        assert_eq!(nack.to_bytes().as_slice(), bytes, "nacks[{i}] bytes");
+        assert_eq!(
+            NackPayload::from_bytes(&bytes),
+            Some(nack),
+            "nacks[{i}] from_bytes"
+        );
+        assert_eq!(NackPayload::parse(&bytes), Ok(nack), "nacks[{i}] parse");
+        let missing: Vec<u64> = vector.missing.iter().map(|seq| u64_hex(seq)).collect();
+        assert_eq!(
+            nack.missing_sequences().collect::<Vec<_>>(),
+            missing,
+            "nacks[{i}] missing"
+        );
+    }
+}
+
+#[test]
+fn data_packet_headers_carry_the_builder_inputs() {
+    let packets = vectors().data_packets;
+    assert!(!packets.is_empty());
+    for (i, vector) in packets.iter().enumerate() {
+        assert_eq!(vector.kind, "data", "data_packets[{i}] kind");
+        let packet = bytes_hex(&vector.packet);
+        let events = events_hex(&vector.events);
+        let header = NetHeader::parse(&packet).expect("data packet header parses");
+        let session_id = u64_hex(&vector.session_id);
+        assert_eq!(header.session_id, session_id, "data_packets[{i}] session");
+        assert_eq!(
+            header.stream_id,
+            u64_hex(&vector.stream_id),
+            "data_packets[{i}] stream"
+        );
+        assert_eq!(
+            header.sequence,
+            u64_hex(&vector.sequence),
+            "data_packets[{i}] sequence"
+        );
+        assert_eq!(header.flags.bits(), vector.flags, "data_packets[{i}] flags");
+        assert_eq!(
+            header.origin_hash,
+            u64_hex(&vector.origin_hash),
+            "data_packets[{i}] origin"
+        );
+        assert_eq!(
+            header.channel_hash, vector.channel_hash,
+            "data_packets[{i}] channel"
+        );
+        assert_eq!(
+            header.subprotocol_id, vector.subprotocol_id,
+            "data_packets[{i}] subprotocol"
+        );
+        assert_eq!(
+            usize::from(header.event_count),
+            events.len(),
+            "data_packets[{i}] count"
+        );
+        let payload_len = EventFrame::calculate_size(&events);
+        assert_eq!(
+            usize::from(header.payload_len),
+            payload_len,
+            "data_packets[{i}] payload"
+        );
+        assert_eq!(
+            packet.len(),
+            HEADER_SIZE + payload_len + TAG_SIZE,
+            "data_packets[{i}] len"
+        );
+
+        // The whole header is what NetHeader::new and the builders give.
+        let built = NetHeader::new(
+            session_id,
+            header.stream_id,
+            header.sequence,
+            nonce(session_id, vector.counter),
+            header.payload_len,
+            header.event_count,
+            PacketFlags::from_bits(vector.flags),
+        )
+        .with_origin(header.origin_hash)
+        .with_channel_hash(vector.channel_hash)
+        .with_subprotocol(vector.subprotocol_id);
+        assert_eq!(header, built, "data_packets[{i}] header");
+        assert_eq!(built.to_bytes().as_slice(), &packet[..HEADER_SIZE]);
+    }
+}
+
+#[test]
+fn heartbeat_headers_are_heartbeat_with_the_nonce() {
+    let heartbeats = vectors().heartbeats;
+    assert!(!heartbeats.is_empty());
+    for (i, vector) in heartbeats.iter().enumerate() {
+        let packet = bytes_hex(&vector.packet);
+        assert_eq!(
+            packet.len(),
+            HEADER_SIZE + TAG_SIZE,
+            "heartbeats[{i}] length"
+        );
+        let session_id = u64_hex(&vector.session_id);
+        let header = NetHeader::parse(&packet).expect("heartbeat header parses");
+        let mut expected = NetHeader::heartbeat(session_id);
+        expected.nonce = nonce(session_id, vector.counter);
+        assert_eq!(header, expected, "heartbeats[{i}]");
+        assert!(header.flags.is_heartbeat());
+        assert_eq!((header.payload_len, header.event_count), (0, 0));
+    }
+}
+
+#[test]
+fn handshake_packets_are_header_and_cleartext() {
+    let handshakes = vectors().handshakes;
+    assert!(!handshakes.is_empty());
+    for (i, vector) in handshakes.iter().enumerate() {
+        let packet = bytes_hex(&vector.packet);
+        let payload = bytes_hex(&vector.payload);
+        let len = u16::try_from(payload.len()).expect("handshake payload fits u16");
+        let header = NetHeader::parse(&packet).expect("handshake header parses");
+        assert_eq!(header, NetHeader::handshake(len), "handshakes[{i}] header");
+        assert_eq!(
+            NetHeader::handshake(len).to_bytes().as_slice(),
+            &packet[..HEADER_SIZE]
+        );
+        assert_eq!(&packet[HEADER_SIZE..], payload, "handshakes[{i}] payload");
+    }
+}
