@@ -392,8 +392,7 @@ impl PacketBuilder {
         flags: PacketFlags,
     ) -> Result<BatchBuild<'a>, BuildError> {
         const MAX_EVENT: usize = MAX_PAYLOAD_SIZE - EVENT_LEN_PREFIX;
-        if let Some((index, event)) = events.iter().enumerate().find(|(_, e)| e.len() > MAX_EVENT)
-        {
+        if let Some((index, event)) = events.iter().enumerate().find(|(_, e)| e.len() > MAX_EVENT) {
             return Err(BuildError::EventTooLarge {
                 index,
                 len: event.len(),
@@ -523,7 +522,8 @@ mod tests {
         let first_ptr = first.as_ptr();
         drop(first);
         for sequence in 1..200 {
-            let packet = builder.build(0, sequence, &[Bytes::from(vec![0; 500])], PacketFlags::NONE);
+            let packet =
+                builder.build(0, sequence, &[Bytes::from(vec![0; 500])], PacketFlags::NONE);
             drop(packet);
         }
         let again = builder.build(0, 999, &[Bytes::from(vec![0; 8000])], PacketFlags::NONE);
@@ -542,7 +542,10 @@ mod tests {
             .filter(|w| w[0].as_ptr() as usize + w[0].len() != w[1].as_ptr() as usize)
             .count();
         // 100 packets of 148 bytes fill two 8 KiB chunks.
-        assert!(chunk_starts <= 2, "{chunk_starts} chunk changes for 100 small packets");
+        assert!(
+            chunk_starts <= 2,
+            "{chunk_starts} chunk changes for 100 small packets"
+        );
     }
 
     #[test]

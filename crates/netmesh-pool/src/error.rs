@@ -209,6 +209,9 @@ mod tests {
             OpenError::from(CipherError::CounterReserved { counter: u64::MAX }),
             OpenError::ReservedCounter { counter: u64::MAX }
         );
-        assert_eq!(OpenError::from(CipherError::AuthFailed), OpenError::AuthFailed);
+        assert_eq!(
+            OpenError::from(CipherError::AuthFailed),
+            OpenError::AuthFailed
+        );
     }
 }

@@ -90,7 +90,8 @@ impl LocalCaches {
     }
 
     fn reap(&mut self) {
-        self.by_pool.retain(|_, cache| cache.alive.strong_count() > 0);
+        self.by_pool
+            .retain(|_, cache| cache.alive.strong_count() > 0);
         self.reap_threshold = (2 * self.by_pool.len()).max(MIN_REAP_THRESHOLD);
     }
 }

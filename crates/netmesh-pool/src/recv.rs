@@ -187,7 +187,7 @@ impl fmt::Debug for PacketOpener {
 }
 
 /// A packet that authenticated: its header and plaintext event frames.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct OpenedPacket {
     header: NetHeader,
     payload: Bytes,

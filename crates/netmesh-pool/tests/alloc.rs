@@ -1,6 +1,11 @@
 //! Heap allocations per packet, counted by a global allocator that counts only on the
 //! thread that asked it to (the test harness runs tests on several threads).
 
+// Test data: counters, indices and sizes here are small by construction.
+#![allow(clippy::cast_possible_truncation)]
+// A global allocator is the only way to observe heap use; it needs unsafe.
+#![allow(unsafe_code)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -122,7 +127,10 @@ fn thread_local_pool_builds_allocate_nothing_in_steady_state() {
             drop(builder.build_subprotocol(1, sequence, events, PacketFlags::NONE, 9));
         }
     });
-    assert_eq!(allocations, 0, "allocations over 10k ThreadLocalPool builds");
+    assert_eq!(
+        allocations, 0,
+        "allocations over 10k ThreadLocalPool builds"
+    );
 }
 
 #[test]
@@ -149,7 +157,7 @@ fn held_packets_pin_about_their_own_size() {
             .collect::<Vec<_>>()
     });
     let own: usize = held.iter().map(Bytes::len).sum();
-    let vec_itself = 1000 * std::mem::size_of::<Bytes>() * 2;
+    let vec_itself = 1000 * size_of::<Bytes>() * 2;
     assert!(
         bytes as usize <= own + own / 10 + 2 * 8192 + vec_itself,
         "1000 held packets of {} bytes allocated {bytes} bytes",
@@ -177,7 +185,12 @@ fn open_of_an_unshared_datagram_allocates_nothing() {
         let datagrams: Vec<Bytes> = (0..2_000)
             .map(|_| {
                 sequence += 1;
-                let packet = pool.get().build(1, sequence, &shapes[sequence as usize % 5], PacketFlags::NONE);
+                let packet = pool.get().build(
+                    1,
+                    sequence,
+                    &shapes[sequence as usize % 5],
+                    PacketFlags::NONE,
+                );
                 make(&packet)
             })
             .collect();
@@ -203,7 +216,14 @@ fn open_and_iterate_events_from_a_receive_buffer_allocates_nothing() {
     let (allocations, _, bytes) = count(|| {
         datagrams
             .into_iter()
-            .map(|d| opener.open(d).expect("opens").events().map(|e| e.len()).sum::<usize>())
+            .map(|d| {
+                opener
+                    .open(d)
+                    .expect("opens")
+                    .events()
+                    .map(|e| e.len())
+                    .sum::<usize>()
+            })
             .sum::<usize>()
     });
     assert_eq!(bytes, 2_000 * 640);

@@ -1,5 +1,8 @@
 //! Send-side behaviour: well-formed packets, caps, nonce uniqueness, key separation.
 
+// Test data: counters, indices and sizes here are small by construction.
+#![allow(clippy::cast_possible_truncation)]
+
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -26,11 +29,19 @@ fn counter_of(packet: &[u8]) -> u64 {
 fn check_packet(packet: &Bytes, key: &[u8; 32], session: u64, events: &[Bytes]) -> NetHeader {
     let header = NetHeader::parse(packet).expect("header parses");
     header.validate().expect("header is valid");
-    assert_eq!(packet.len(), HEADER_SIZE + usize::from(header.payload_len) + TAG_SIZE);
-    let header_bytes: [u8; HEADER_SIZE] = packet[..HEADER_SIZE].try_into().unwrap();
-    let cipher = PacketCipher::new(key, session);
+    assert_eq!(
+        packet.len(),
+        HEADER_SIZE + usize::from(header.payload_len) + TAG_SIZE
+    );
+    let header_bytes: [u8; HEADER_SIZE] =
+        packet[..HEADER_SIZE].try_into().expect("68 header bytes");
+    let cipher: PacketCipher = PacketCipher::new(key, session);
     let plaintext = cipher
-        .decrypt_bytes(counter_of(packet), &aad_from_bytes(&header_bytes), packet.slice(HEADER_SIZE..))
+        .decrypt_bytes(
+            counter_of(packet),
+            &aad_from_bytes(&header_bytes),
+            packet.slice(HEADER_SIZE..),
+        )
         .expect("packet decrypts");
     let decoded: Vec<Bytes> = EventFrame::decode_strict(plaintext, usize::from(header.event_count))
         .expect("frames decode strictly")
@@ -111,7 +122,10 @@ fn builds_at_each_cap_boundary() {
     let one_more = vec![Bytes::new(); MAX_EVENTS_PER_PACKET + 1];
     assert_eq!(
         b.try_build(0, 0, &one_more, PacketFlags::NONE),
-        Err(BuildError::TooManyEvents { count: 2028, max: 2027 })
+        Err(BuildError::TooManyEvents {
+            count: 2028,
+            max: 2027
+        })
     );
 
     let max_payload = [Bytes::from(vec![7; MAX_PAYLOAD_SIZE - 4])];
@@ -122,30 +136,43 @@ fn builds_at_each_cap_boundary() {
     let over = [Bytes::from(vec![7; MAX_PAYLOAD_SIZE - 3])];
     assert_eq!(
         b.try_build_subprotocol(0, 0, &over, PacketFlags::NONE, 3),
-        Err(BuildError::PayloadTooLarge { len: 8109, max: 8108 })
+        Err(BuildError::PayloadTooLarge {
+            len: 8109,
+            max: 8108
+        })
     );
     let many_small = vec![Bytes::from_static(b"abcd"); MAX_PAYLOAD_SIZE / 8 + 1];
     assert_eq!(
         b.try_build(0, 0, &many_small, PacketFlags::NONE),
-        Err(BuildError::PayloadTooLarge { len: 8112, max: 8108 })
+        Err(BuildError::PayloadTooLarge {
+            len: 8112,
+            max: 8108
+        })
     );
     // A u16 wrap would have declared 1 event: the cap is checked before any cast.
     let wrapping = vec![Bytes::new(); 65_537];
-    assert!(matches!(b.try_build(0, 0, &wrapping, PacketFlags::NONE), Err(BuildError::TooManyEvents { count: 65_537, .. })));
+    assert!(matches!(
+        b.try_build(0, 0, &wrapping, PacketFlags::NONE),
+        Err(BuildError::TooManyEvents { count: 65_537, .. })
+    ));
 }
 
 #[test]
 #[should_panic(expected = "MAX_EVENTS_PER_PACKET (2027)")]
 fn build_panics_naming_the_event_cap() {
     let pool = PacketPool::new(1, &KEY, SESSION);
-    let _ = pool.get().build(0, 0, &vec![Bytes::new(); 2028], PacketFlags::NONE);
+    let _ = pool
+        .get()
+        .build(0, 0, &vec![Bytes::new(); 2028], PacketFlags::NONE);
 }
 
 #[test]
 #[should_panic(expected = "MAX_PAYLOAD_SIZE (8108)")]
 fn build_subprotocol_panics_naming_the_payload_cap() {
     let pool = ThreadLocalPool::new(1, &KEY, SESSION);
-    let _ = pool.get().build_subprotocol(0, 0, &[Bytes::from(vec![0; 8105])], PacketFlags::NONE, 1);
+    let _ = pool
+        .get()
+        .build_subprotocol(0, 0, &[Bytes::from(vec![0; 8105])], PacketFlags::NONE, 1);
 }
 
 #[test]
@@ -168,7 +195,11 @@ fn batch_refuses_an_event_too_large_for_any_packet_before_building() {
     let events = [Bytes::from_static(b"ok"), Bytes::from(vec![0; 8105])];
     assert_eq!(
         b.build_batch(0, 0, &events, PacketFlags::NONE).err(),
-        Some(BuildError::EventTooLarge { index: 1, len: 8105, max: 8104 })
+        Some(BuildError::EventTooLarge {
+            index: 1,
+            len: 8105,
+            max: 8104
+        })
     );
     // No nonce was used: the next packet carries counter 0.
     assert_eq!(counter_of(&b.build(0, 0, &[], PacketFlags::NONE)), 0);
@@ -232,7 +263,12 @@ fn shared_local_pool_never_reuses_a_nonce_across_threads() {
                             let packet = if s % 7 == 0 {
                                 pool.get().build_heartbeat()
                             } else {
-                                pool.get().build(t as u64, s, &[Bytes::from_static(b"x")], PacketFlags::NONE)
+                                pool.get().build(
+                                    t as u64,
+                                    s,
+                                    &[Bytes::from_static(b"x")],
+                                    PacketFlags::NONE,
+                                )
                             };
                             counter_of(&packet)
                         })
@@ -252,7 +288,9 @@ fn set_key_never_hands_out_an_old_builder() {
     let old_key = [1; 32];
     let new_key = [2; 32];
     let mut pool = PacketPool::new(4, &old_key, 10);
-    let packets: Vec<_> = (0..8).map(|s| pool.get().build(0, s, &[], PacketFlags::NONE)).collect();
+    let packets: Vec<_> = (0..8)
+        .map(|s| pool.get().build(0, s, &[], PacketFlags::NONE))
+        .collect();
     assert_eq!(counter_of(&packets[7]), 7);
 
     pool.set_key(&new_key, 11);
@@ -261,8 +299,17 @@ fn set_key_never_hands_out_an_old_builder() {
     let guards: Vec<_> = (0..10).map(|_| pool.get()).collect();
     for (s, mut guard) in guards.into_iter().enumerate() {
         assert_eq!(guard.session_id(), 11);
-        let packet = guard.build(0, s as u64, &[Bytes::from_static(b"new")], PacketFlags::NONE);
-        assert_eq!(counter_of(&packet), s as u64, "the new key starts a new counter");
+        let packet = guard.build(
+            0,
+            s as u64,
+            &[Bytes::from_static(b"new")],
+            PacketFlags::NONE,
+        );
+        assert_eq!(
+            counter_of(&packet),
+            s as u64,
+            "the new key starts a new counter"
+        );
         assert!(old_opener.open(packet.clone()).is_err());
         opener.open(packet).expect("built under the new key");
     }
@@ -273,9 +320,16 @@ fn two_thread_local_pools_on_one_thread_keep_their_keys() {
     let (key_a, key_b) = ([0xa; 32], [0xb; 32]);
     let a = ThreadLocalPool::new(4, &key_a, SESSION);
     let b = ThreadLocalPool::new(4, &key_b, SESSION);
-    let (open_a, open_b) = (PacketOpener::new(&key_a, SESSION), PacketOpener::new(&key_b, SESSION));
+    let (open_a, open_b) = (
+        PacketOpener::new(&key_a, SESSION),
+        PacketOpener::new(&key_b, SESSION),
+    );
     for s in 0..200u64 {
-        let (pool, mine, other) = if s % 2 == 0 { (&a, &open_a, &open_b) } else { (&b, &open_b, &open_a) };
+        let (pool, mine, other_key) = if s % 2 == 0 {
+            (&a, &open_a, key_b)
+        } else {
+            (&b, &open_b, key_a)
+        };
         // Mix guards and explicit acquire/release, and release a builder to the wrong pool.
         let packet = if s % 3 == 0 {
             let mut builder = pool.acquire();
@@ -284,9 +338,15 @@ fn two_thread_local_pools_on_one_thread_keep_their_keys() {
             wrong.release(builder);
             packet
         } else {
-            pool.get().build(0, s, &[Bytes::from_static(b"e")], PacketFlags::NONE)
+            pool.get()
+                .build(0, s, &[Bytes::from_static(b"e")], PacketFlags::NONE)
         };
-        assert_eq!(other.open(packet.clone()), Err(netmesh_pool::OpenError::AuthFailed));
+        // A fresh opener, so its replay window cannot answer before the tag check does.
+        let other = PacketOpener::new(&other_key, SESSION);
+        assert_eq!(
+            other.open(packet.clone()),
+            Err(netmesh_pool::OpenError::AuthFailed)
+        );
         mine.open(packet).expect("opens under its own pool's key");
     }
 }
@@ -295,7 +355,12 @@ fn two_thread_local_pools_on_one_thread_keep_their_keys() {
 fn standalone_builder_with_origin_stamps_it() {
     let mut builder = PacketBuilder::with_origin(&KEY, SESSION, 0xdead_beef);
     let events = [Bytes::from_static(b"e")];
-    let header = check_packet(&builder.build(1, 2, &events, PacketFlags::FIN), &KEY, SESSION, &events);
+    let header = check_packet(
+        &builder.build(1, 2, &events, PacketFlags::FIN),
+        &KEY,
+        SESSION,
+        &events,
+    );
     assert_eq!(header.origin_hash, 0xdead_beef);
     assert_eq!(header.flags, PacketFlags::FIN);
 }

@@ -1,5 +1,8 @@
 //! Thread-local caches of dropped pools are reclaimed: churning pools never leaks.
 
+// Test data: counters, indices and sizes here are small by construction.
+#![allow(clippy::cast_possible_truncation)]
+
 use std::sync::{Arc, Barrier};
 
 use bytes::Bytes;
@@ -13,8 +16,9 @@ fn churning_10k_pools_on_two_threads_keeps_caches_bounded() {
     let barrier = Arc::new(Barrier::new(2));
     // Pools are made on the main thread and used on two workers, then dropped: the
     // workers never see the drop, so only their own sweeps can reclaim the caches.
-    let (senders, receivers): (Vec<_>, Vec<_>) =
-        (0..2).map(|_| std::sync::mpsc::sync_channel::<Arc<ThreadLocalPool>>(LIVE)).unzip();
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..2)
+        .map(|_| std::sync::mpsc::sync_channel::<Arc<ThreadLocalPool>>(LIVE))
+        .unzip();
     let workers: Vec<_> = receivers
         .into_iter()
         .map(|rx| {
@@ -24,7 +28,12 @@ fn churning_10k_pools_on_two_threads_keeps_caches_bounded() {
                 let mut sequence = 0u64;
                 for pool in rx {
                     sequence += 1;
-                    let packet = pool.get().build(0, sequence, &[Bytes::from_static(b"e")], PacketFlags::NONE);
+                    let packet = pool.get().build(
+                        0,
+                        sequence,
+                        &[Bytes::from_static(b"e")],
+                        PacketFlags::NONE,
+                    );
                     assert_eq!(packet.len(), 68 + 5 + 16);
                     drop(pool);
                     peak = peak.max(ThreadLocalPool::thread_cache_count());
@@ -53,8 +62,9 @@ fn caches_of_dropped_pools_are_swept_within_a_bounded_number_of_operations() {
     let live = ThreadLocalPool::new(2, &[1; 32], 1);
     drop(live.get());
     // Use pools on this thread, drop them from another thread, then keep working here.
-    let pools: Vec<Arc<ThreadLocalPool>> =
-        (0..8).map(|i| Arc::new(ThreadLocalPool::new(2, &[i; 32], 3))).collect();
+    let pools: Vec<Arc<ThreadLocalPool>> = (0..8)
+        .map(|i| Arc::new(ThreadLocalPool::new(2, &[i; 32], 3)))
+        .collect();
     for pool in &pools {
         drop(pool.get());
     }
@@ -64,5 +74,9 @@ fn caches_of_dropped_pools_are_swept_within_a_bounded_number_of_operations() {
     for _ in 0..1024 {
         drop(live.get());
     }
-    assert_eq!(ThreadLocalPool::thread_cache_count(), 1, "only the live pool's cache is left");
+    assert_eq!(
+        ThreadLocalPool::thread_cache_count(),
+        1,
+        "only the live pool's cache is left"
+    );
 }

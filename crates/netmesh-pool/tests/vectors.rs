@@ -1,6 +1,9 @@
 //! The reference implementation's packets (net-mesh 0.23), reproduced byte for byte by
 //! fresh pools and opened by the opener.
 
+// Test data: counters, indices and sizes here are small by construction.
+#![allow(clippy::cast_possible_truncation)]
+
 use bytes::Bytes;
 use netmesh_pool::{handshake_payload, PacketOpener, PacketPool, ThreadLocalPool};
 use netmesh_wire::PacketFlags;
@@ -56,7 +59,10 @@ fn u64_hex(text: &str) -> u64 {
 }
 
 fn key(text: &str) -> [u8; 32] {
-    hex::decode(text).expect("hex key").try_into().expect("32-byte key")
+    hex::decode(text)
+        .expect("hex key")
+        .try_into()
+        .expect("32-byte key")
 }
 
 fn bytes(text: &str) -> Bytes {
@@ -71,7 +77,11 @@ impl DataPacket {
 
 /// Runs of consecutive vectors that one fresh sender produced: same key and session,
 /// counters from 0.
-fn sessions<T>(items: &[T], key_of: impl Fn(&T) -> (&str, &str), counter_of: impl Fn(&T) -> u64) -> Vec<&[T]> {
+fn sessions<T>(
+    items: &[T],
+    key_of: impl Fn(&T) -> (&str, &str),
+    counter_of: impl Fn(&T) -> u64,
+) -> Vec<&[T]> {
     let mut runs = Vec::new();
     let mut start = 0;
     for i in 1..=items.len() {
@@ -82,7 +92,11 @@ fn sessions<T>(items: &[T], key_of: impl Fn(&T) -> (&str, &str), counter_of: imp
     }
     for run in &runs {
         for (expected, item) in run.iter().enumerate() {
-            assert_eq!(counter_of(item), expected as u64, "vector counters run from 0");
+            assert_eq!(
+                counter_of(item),
+                expected as u64,
+                "vector counters run from 0"
+            );
         }
     }
     runs
@@ -110,7 +124,13 @@ fn packet_pool_reproduces_every_data_packet() {
                 PacketFlags::from_bits(p.flags),
                 p.subprotocol_id,
             );
-            assert_eq!(hex::encode(&packet), p.packet, "session {} counter {}", p.session_id, p.counter);
+            assert_eq!(
+                hex::encode(&packet),
+                p.packet,
+                "session {} counter {}",
+                p.session_id,
+                p.counter
+            );
             checked += 1;
         }
     }
@@ -131,11 +151,19 @@ fn thread_local_pool_reproduces_every_data_packet() {
         );
         for p in run {
             let mut builder = pool.get();
-            assert_eq!(first.origin_hash, p.origin_hash, "one origin per vector session");
+            assert_eq!(
+                first.origin_hash, p.origin_hash,
+                "one origin per vector session"
+            );
             builder.set_channel_hash(p.channel_hash);
             let events = p.events();
             let packet = if p.subprotocol_id == 0 {
-                builder.build(u64_hex(&p.stream_id), u64_hex(&p.sequence), &events, PacketFlags::from_bits(p.flags))
+                builder.build(
+                    u64_hex(&p.stream_id),
+                    u64_hex(&p.sequence),
+                    &events,
+                    PacketFlags::from_bits(p.flags),
+                )
             } else {
                 builder.build_subprotocol(
                     u64_hex(&p.stream_id),
@@ -145,7 +173,13 @@ fn thread_local_pool_reproduces_every_data_packet() {
                     p.subprotocol_id,
                 )
             };
-            assert_eq!(hex::encode(&packet), p.packet, "session {} counter {}", p.session_id, p.counter);
+            assert_eq!(
+                hex::encode(&packet),
+                p.packet,
+                "session {} counter {}",
+                p.session_id,
+                p.counter
+            );
             checked += 1;
         }
     }
@@ -174,7 +208,10 @@ fn both_pools_reproduce_every_handshake() {
     let local = ThreadLocalPool::new(1, &[0; 32], 0);
     for h in &v.handshakes {
         let payload = hex::decode(&h.payload).unwrap();
-        assert_eq!(hex::encode(shared.get().build_handshake(&payload)), h.packet);
+        assert_eq!(
+            hex::encode(shared.get().build_handshake(&payload)),
+            h.packet
+        );
         assert_eq!(hex::encode(local.get().build_handshake(&payload)), h.packet);
         assert_eq!(handshake_payload(&bytes(&h.packet)).unwrap(), payload);
     }
@@ -186,7 +223,9 @@ fn opener_opens_every_data_packet_with_the_vector_events() {
     for run in data_sessions(&v) {
         let opener = PacketOpener::new(&key(&run[0].key), u64_hex(&run[0].session_id));
         for p in run {
-            let opened = opener.open(bytes(&p.packet)).expect("reference packet opens");
+            let opened = opener
+                .open(bytes(&p.packet))
+                .expect("reference packet opens");
             assert_eq!(opened.events().collect::<Vec<_>>(), p.events());
             let header = opened.header();
             assert_eq!(header.stream_id, u64_hex(&p.stream_id));
@@ -205,7 +244,9 @@ fn opener_opens_every_heartbeat_with_no_events() {
     let v = vectors();
     for h in &v.heartbeats {
         let opener = PacketOpener::new(&key(&h.key), u64_hex(&h.session_id));
-        let opened = opener.open(bytes(&h.packet)).expect("reference heartbeat opens");
+        let opened = opener
+            .open(bytes(&h.packet))
+            .expect("reference heartbeat opens");
         assert!(opened.header().flags.is_heartbeat());
         assert_eq!(opened.events().count(), 0);
         assert!(opened.payload().is_empty());
@@ -217,6 +258,9 @@ fn opener_refuses_handshakes() {
     let v = vectors();
     let opener = PacketOpener::new(&[0; 32], 0);
     for h in &v.handshakes {
-        assert_eq!(opener.open(bytes(&h.packet)).unwrap_err(), netmesh_pool::OpenError::Handshake);
+        assert_eq!(
+            opener.open(bytes(&h.packet)).unwrap_err(),
+            netmesh_pool::OpenError::Handshake
+        );
     }
 }
