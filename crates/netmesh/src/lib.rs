@@ -1,0 +1,128 @@
+//! Encrypted, authenticated packets of opaque events, each sized for one UDP datagram.
+//!
+//! netmesh packs events — opaque byte strings, as many as fit — into packets of at most
+//! [`MAX_PACKET_SIZE`] bytes: a 68-byte header in the clear (session, stream, sequence,
+//! flags, nonce), the framed events encrypted with ChaCha20-Poly1305 under a counter
+//! nonce, and a 16-byte tag that also authenticates the header. The receiver checks the
+//! header, authenticates and decrypts the packet, refuses replays with a sliding window,
+//! and hands back the events as zero-copy [`Bytes`] slices. The bytes on the wire are
+//! those of net-mesh 0.23, so both implementations interoperate; the names of the API
+//! are net-mesh's too.
+//!
+//! netmesh does no I/O: a packet is a [`Bytes`] you send as one datagram with any socket,
+//! and a datagram you receive is a [`Bytes`] you open. Key exchange is not part of it:
+//! both sides need the same 32-byte key and session id from your handshake.
+//!
+//! # Crates
+//!
+//! This crate re-exports three smaller ones, at its root and as modules; depend on one
+//! of them alone when you need only its part.
+//!
+//! - [`wire`] (`netmesh-wire`): the constants, [`PacketFlags`], [`NetHeader`], event
+//!   frames and the NACK payload; no cryptography. Take it alone to inspect or route
+//!   packets without keys (tools, forwarders, fuzzers).
+//! - [`cipher`] (`netmesh-cipher`): ChaCha20-Poly1305 with counter nonces, the shared TX
+//!   counter, the replay window and the two backends. Take it alone to frame packets
+//!   yourself under the same nonce and replay rules.
+//! - [`pool`] (`netmesh-pool`): [`PacketBuilder`], [`PacketPool`] and
+//!   [`ThreadLocalPool`] to send, [`PacketOpener`] to receive. What most applications
+//!   use.
+//! - `netmesh` (this crate): all three, a [`prelude`], and the examples. Take it for one
+//!   dependency.
+//!
+//! Where two crates export the same name (the sizes [`NONCE_SIZE`] and [`TAG_SIZE`]
+//! exist in both wire and cipher, with equal values), the root re-exports netmesh-wire's;
+//! the other stays reachable through its module.
+//!
+//! # Example
+//!
+//! One packet from events to events: a pool builds it, an opener opens it.
+//!
+//! ```
+//! use netmesh::prelude::*;
+//!
+//! // Both sides share a key and a session id, agreed by a handshake outside netmesh.
+//! let key = [0x42; 32];
+//! let session_id = 0x5eed_0000_0001;
+//!
+//! // Sending side: a pool of builders that share one nonce counter.
+//! let pool = ThreadLocalPool::new(8, &key, session_id);
+//! let events = vec![
+//!     Bytes::from_static(b"temperature=21.5"),
+//!     Bytes::from_static(b"door=open"),
+//! ];
+//! let packet: Bytes = pool.get().build(7, 0, &events, PacketFlags::RELIABLE);
+//! assert!(packet.len() <= netmesh::MAX_PACKET_SIZE);
+//!
+//! // ... `packet` travels as one UDP datagram ...
+//!
+//! // Receiving side: authenticate, decrypt, split.
+//! let opener = PacketOpener::new(&key, session_id);
+//! let opened = opener.open(packet.clone())?;
+//! assert_eq!(opened.header().stream_id, 7);
+//! assert_eq!(opened.header().sequence, 0);
+//! let received: Vec<Bytes> = opened.events().collect();
+//! assert_eq!(received, events);
+//!
+//! // The same datagram a second time is a replay, and refused.
+//! assert!(matches!(opener.open(packet), Err(OpenError::Replayed { .. })));
+//! # Ok::<(), netmesh::OpenError>(())
+//! ```
+//!
+//! The project's main job, `cargo run --release --example loopback`, runs this over real
+//! UDP sockets on 127.0.0.1: several sender threads sharing one thread-local pool, batch
+//! building, a receiver that checks every event, and credit-based flow control.
+//!
+//! # Features
+//!
+//! - `ring` (default): the assembly ChaCha20-Poly1305 of *ring*, the fastest backend.
+//! - Without `ring` (`default-features = false`): the pure-Rust RustCrypto
+//!   `chacha20poly1305` backend. Both backends produce identical bytes, so peers may
+//!   use either.
+
+#![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
+
+pub use bytes;
+pub use netmesh_cipher as cipher;
+pub use netmesh_pool as pool;
+pub use netmesh_wire as wire;
+
+pub use netmesh_cipher::*;
+pub use netmesh_pool::*;
+pub use netmesh_wire::*;
+// Both wire and cipher define these two sizes (equal values); the root keeps wire's,
+// `cipher::NONCE_SIZE` and `cipher::TAG_SIZE` stay reachable through the module.
+pub use netmesh_wire::{NONCE_SIZE, TAG_SIZE};
+
+/// The buffer type of every packet and event, from the `bytes` crate (re-exported so
+/// that callers use the same version as netmesh).
+pub use bytes::Bytes;
+
+/// The everyday items, for a glob import: `use netmesh::prelude::*;`.
+///
+/// Pools and their guards, the builder, the opener and its packet, the two error types,
+/// the header and flags, and [`Bytes`]. Lower-level items (the cipher, frame codecs,
+/// constants) stay at the crate root.
+///
+/// # Examples
+///
+/// ```
+/// use netmesh::prelude::*;
+///
+/// let pool: SharedLocalPool = shared_local_pool(4, &[1; 32], 9);
+/// let packet = pool.get().build(1, 0, &[Bytes::from_static(b"hi")], PacketFlags::NONE);
+/// let opened: OpenedPacket = PacketOpener::new(&[1; 32], 9).open(packet)?;
+/// let header: &NetHeader = opened.header();
+/// assert_eq!(header.event_count, 1);
+/// # Ok::<(), OpenError>(())
+/// ```
+pub mod prelude {
+    pub use bytes::Bytes;
+    pub use netmesh_pool::{
+        shared_local_pool, BatchBuild, BuildError, OpenError, OpenedPacket, PacketBuilder,
+        PacketOpener, PacketPool, PooledBuilder, SharedLocalPool, ThreadLocalPool,
+        ThreadLocalPooledBuilder,
+    };
+    pub use netmesh_wire::{NetHeader, PacketFlags};
+}
