@@ -52,6 +52,7 @@ const DEFAULT_WINDOW: u64 = 8;
 /// Below the opener's 1024-packet replay window, so a window never forces a rejection.
 const MAX_WINDOW: u64 = 1000;
 const _: () = assert!(MAX_WINDOW < REPLAY_WINDOW_SIZE);
+const MAX_EVENTS: u64 = 1_000_000_000_000;
 const MAX_SENDERS: usize = 64;
 /// The largest event one packet can carry: the payload less its length prefix.
 const MAX_EVENT_SIZE: usize = MAX_PAYLOAD_SIZE - EVENT_LEN_PREFIX;
@@ -88,8 +89,8 @@ fn main() -> ExitCode {
         }
     };
     println!(
-        "loopback: {} events of {} B from {} sender(s) to 1 receiver on 127.0.0.1, window {} \
-         packets",
+        "loopback: {} events of {} B from {} sender(s) to 1 receiver on 127.0.0.1, a window of \
+         {} packet(s)",
         config.events, config.event_size, config.senders, config.window
     );
     match run(&config, true) {
@@ -143,8 +144,9 @@ Options:
   --event-size BYTES  bytes per event, 0..={MAX_EVENT_SIZE} [default: {DEFAULT_EVENT_SIZE}]
   --senders N         sender threads, a stream each, 1..={MAX_SENDERS} [default: {DEFAULT_SENDERS}]
   --window PACKETS    packets in flight, 1..={MAX_WINDOW} [default: {DEFAULT_WINDOW}]; Linux's
-                      default receive buffer holds about 10 full-size packets, beyond
-                      that packets are dropped (and counted as lost)
+                      default receive buffer holds about 10 full-size packets: beyond
+                      that packets are dropped, counted as lost, and each loss stalls
+                      the senders for a moment
   -h, --help          print this help
 
 Options take their value as the next argument or after '=' (--events=1000); digits may
@@ -182,7 +184,7 @@ impl Config {
                     .ok_or_else(|| format!("option '{name}' needs a value"))?,
             };
             match name.as_str() {
-                "--events" => config.events = number(&name, &value, 1, u64::MAX)?,
+                "--events" => config.events = number(&name, &value, 1, MAX_EVENTS)?,
                 "--event-size" => config.event_size = number(&name, &value, 0, MAX_EVENT_SIZE)?,
                 "--senders" => config.senders = number(&name, &value, 1, MAX_SENDERS)?,
                 _ => config.window = number(&name, &value, 1, MAX_WINDOW)?,
