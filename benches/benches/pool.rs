@@ -26,18 +26,49 @@ fn build(c: &mut Criterion) {
             });
         });
         let mut sequence = 0u64;
+        // Build alone, the builder held as a sender loop holds it.
+        let mut held = pool.get();
         group.bench_function(BenchmarkId::new("packet_pool", shape.label()), |b| {
             b.iter(|| {
                 sequence += 1;
-                black_box(pool.get().build(1, sequence, black_box(&events), PacketFlags::NONE))
+                black_box(held.build(1, sequence, black_box(&events), PacketFlags::NONE))
             });
         });
+        drop(held);
+        let mut held = local.get();
         group.bench_function(BenchmarkId::new("thread_local_pool", shape.label()), |b| {
             b.iter(|| {
                 sequence += 1;
-                black_box(local.get().build(1, sequence, black_box(&events), PacketFlags::NONE))
+                black_box(held.build(1, sequence, black_box(&events), PacketFlags::NONE))
             });
         });
+        drop(held);
+        // Get, build and return per packet.
+        group.bench_function(
+            BenchmarkId::new("packet_pool_get_build", shape.label()),
+            |b| {
+                b.iter(|| {
+                    sequence += 1;
+                    black_box(
+                        pool.get()
+                            .build(1, sequence, black_box(&events), PacketFlags::NONE),
+                    )
+                });
+            },
+        );
+        group.bench_function(
+            BenchmarkId::new("thread_local_get_build", shape.label()),
+            |b| {
+                b.iter(|| {
+                    sequence += 1;
+                    black_box(
+                        local
+                            .get()
+                            .build(1, sequence, black_box(&events), PacketFlags::NONE),
+                    )
+                });
+            },
+        );
     }
     group.finish();
 }
@@ -47,7 +78,9 @@ fn get_return(c: &mut Criterion) {
     let pool = PacketPool::new(8, &KEY, SESSION);
     let local = ThreadLocalPool::new(8, &KEY, SESSION);
     group.bench_function("packet_pool", |b| b.iter(|| drop(black_box(pool.get()))));
-    group.bench_function("thread_local_pool", |b| b.iter(|| drop(black_box(local.get()))));
+    group.bench_function("thread_local_pool", |b| {
+        b.iter(|| drop(black_box(local.get())))
+    });
     group.bench_function("thread_local_acquire_release", |b| {
         b.iter(|| local.release(black_box(local.acquire())));
     });

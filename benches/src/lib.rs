@@ -23,11 +23,26 @@ pub struct Shape {
 impl Shape {
     /// The shapes of the issue: 1x64 B, 10x64 B, 50x64 B, 1x1 KB, 1x8000 B.
     pub const ALL: [Self; 5] = [
-        Self { events: 1, size: 64 },
-        Self { events: 10, size: 64 },
-        Self { events: 50, size: 64 },
-        Self { events: 1, size: 1024 },
-        Self { events: 1, size: 8000 },
+        Self {
+            events: 1,
+            size: 64,
+        },
+        Self {
+            events: 10,
+            size: 64,
+        },
+        Self {
+            events: 50,
+            size: 64,
+        },
+        Self {
+            events: 1,
+            size: 1024,
+        },
+        Self {
+            events: 1,
+            size: 8000,
+        },
     ];
 
     /// `events x size`, the label in reports.

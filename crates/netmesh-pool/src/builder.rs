@@ -500,6 +500,10 @@ impl Iterator for BatchBuild<'_> {
         }
         Some(packet)
     }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.batches.size_hint()
+    }
 }
 
 impl fmt::Debug for BatchBuild<'_> {

@@ -56,17 +56,20 @@ struct LocalCache {
     builders: Vec<PacketBuilder>,
 }
 
-/// The caches of every pool this thread has used.
+/// The caches of every pool this thread has used: the most recently used one in `hot`,
+/// so the warm path is one id comparison, the others in a table.
 struct LocalCaches {
-    by_pool: HashMap<u64, LocalCache, BuildHasherDefault<PoolIdHasher>>,
+    hot: Option<(u64, LocalCache)>,
+    cold: HashMap<u64, LocalCache, BuildHasherDefault<PoolIdHasher>>,
     operations: u32,
     reap_threshold: usize,
 }
 
 impl LocalCaches {
-    fn new() -> Self {
+    const fn new() -> Self {
         Self {
-            by_pool: HashMap::default(),
+            hot: None,
+            cold: HashMap::with_hasher(BuildHasherDefault::new()),
             operations: 0,
             reap_threshold: MIN_REAP_THRESHOLD,
         }
@@ -74,30 +77,82 @@ impl LocalCaches {
 
     /// The cache for `pool`, made on first use. Dropped pools' caches are swept every
     /// [`REAP_INTERVAL`] operations and whenever the table has doubled since the last
-    /// sweep, so a sweep's cost is amortised and the table stays within twice the live
-    /// pools.
+    /// sweep, so a sweep's cost is amortised and the table stays within about twice the
+    /// live pools.
     fn cache_for(&mut self, pool: &ThreadLocalPool) -> &mut LocalCache {
         self.operations = self.operations.wrapping_add(1);
-        if self.operations % REAP_INTERVAL == 0 || self.by_pool.len() >= self.reap_threshold {
+        if self.operations % REAP_INTERVAL == 0 {
             self.reap();
         }
-        self.by_pool
-            .entry(pool.pool_id)
-            .or_insert_with(|| LocalCache {
-                alive: Arc::downgrade(&pool.alive),
-                builders: Vec::with_capacity(pool.local_limit()),
-            })
+        if !matches!(&self.hot, Some((id, _)) if *id == pool.pool_id) {
+            self.make_hot(pool);
+        }
+        let (_, cache) = self
+            .hot
+            .get_or_insert_with(|| (pool.pool_id, LocalCache::new(pool)));
+        cache
+    }
+
+    #[cold]
+    fn make_hot(&mut self, pool: &ThreadLocalPool) {
+        let cache = self.cold.remove(&pool.pool_id).unwrap_or_else(|| {
+            if self.len() >= self.reap_threshold {
+                self.reap();
+            }
+            LocalCache::new(pool)
+        });
+        if let Some((id, previous)) = self.hot.replace((pool.pool_id, cache)) {
+            self.cold.insert(id, previous);
+        }
+    }
+
+    fn get(&self, pool_id: u64) -> Option<&LocalCache> {
+        match &self.hot {
+            Some((id, cache)) if *id == pool_id => Some(cache),
+            _ => self.cold.get(&pool_id),
+        }
+    }
+
+    fn remove(&mut self, pool_id: u64) {
+        if matches!(&self.hot, Some((id, _)) if *id == pool_id) {
+            self.hot = None;
+        } else {
+            self.cold.remove(&pool_id);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.cold.len() + usize::from(self.hot.is_some())
     }
 
     fn reap(&mut self) {
-        self.by_pool
-            .retain(|_, cache| cache.alive.strong_count() > 0);
-        self.reap_threshold = (2 * self.by_pool.len()).max(MIN_REAP_THRESHOLD);
+        self.cold.retain(|_, cache| cache.is_alive());
+        if self
+            .hot
+            .as_ref()
+            .is_some_and(|(_, cache)| !cache.is_alive())
+        {
+            self.hot = None;
+        }
+        self.reap_threshold = (2 * self.len()).max(MIN_REAP_THRESHOLD);
+    }
+}
+
+impl LocalCache {
+    fn new(pool: &ThreadLocalPool) -> Self {
+        Self {
+            alive: Arc::downgrade(&pool.alive),
+            builders: Vec::with_capacity(pool.local_limit()),
+        }
+    }
+
+    fn is_alive(&self) -> bool {
+        self.alive.strong_count() > 0
     }
 }
 
 thread_local! {
-    static CACHES: RefCell<LocalCaches> = RefCell::new(LocalCaches::new());
+    static CACHES: RefCell<LocalCaches> = const { RefCell::new(LocalCaches::new()) };
 }
 
 /// Pool ids are distinct sequential integers: one multiply spreads them well, and is far
@@ -324,8 +379,7 @@ impl ThreadLocalPool {
             .try_with(|caches| {
                 caches.try_borrow().ok().map_or(0, |caches| {
                     caches
-                        .by_pool
-                        .get(&self.pool_id)
+                        .get(self.pool_id)
                         .map_or(0, |cache| cache.builders.len())
                 })
             })
@@ -337,7 +391,7 @@ impl ThreadLocalPool {
     #[must_use]
     pub fn thread_cache_count() -> usize {
         CACHES
-            .try_with(|caches| caches.try_borrow().map_or(0, |c| c.by_pool.len()))
+            .try_with(|caches| caches.try_borrow().map_or(0, |c| c.len()))
             .unwrap_or(0)
     }
 }
@@ -347,7 +401,7 @@ impl Drop for ThreadLocalPool {
         // Free this thread's cache now; other threads sweep theirs once `alive` is gone.
         let _ = CACHES.try_with(|caches| {
             if let Ok(mut caches) = caches.try_borrow_mut() {
-                caches.by_pool.remove(&self.pool_id);
+                caches.remove(self.pool_id);
             }
         });
     }
