@@ -1,1 +1,87 @@
-//! netmesh AEAD cipher (under construction).
+//! ChaCha20-Poly1305 packet cipher for netmesh: counter nonces, a replay window and two
+//! interchangeable AEAD backends.
+//!
+//! Scope: this crate seals and opens payloads given a key, a session id, a counter and
+//! associated data. It knows nothing about the packet header layout (that is
+//! `netmesh-wire`) and does no networking. It never allocates on the seal and open paths.
+//!
+//! - [`PacketCipher`] encrypts with the nonce
+//!   `session_prefix_from_id(session_id) ‖ counter.to_le_bytes()` (see [`nonce_for`]),
+//!   taking each counter from a [`TxCounter`] that several ciphers may share.
+//! - [`ReplayWindow`] admits each received counter at most once, within a window of
+//!   [`REPLAY_WINDOW_SIZE`] counters.
+//! - [`Key`] holds 32 key bytes and wipes them when dropped.
+//! - [`Backend`] is the AEAD itself: [`RingBackend`] (feature `ring`) or
+//!   [`RustCryptoBackend`] (always available). [`DefaultBackend`] picks one.
+//!
+//! # Features
+//!
+//! - `ring` (default): the assembly ChaCha20-Poly1305 of `ring`, about nine times faster
+//!   than the pure-Rust one for small packets. When enabled it is the [`DefaultBackend`].
+//! - `rust-crypto`: a marker; the RustCrypto backend is always compiled. Features are
+//!   additive: with both on, both backends are available and `ring` is the default.
+//!
+//! # Examples
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use netmesh_cipher::{PacketCipher, ReplayWindow};
+//!
+//! let key = [7u8; 32];
+//! let sender: PacketCipher = PacketCipher::new(&key, 0x1234);
+//! let receiver: PacketCipher = PacketCipher::new(&key, 0x1234);
+//! let window = ReplayWindow::new();
+//!
+//! let aad = b"header bytes";
+//! let mut buf = BytesMut::from(&b"hello"[..]);
+//! let counter = sender.encrypt_in_place(aad, &mut buf)?;
+//!
+//! window.check(counter)?;
+//! receiver.decrypt_in_place(counter, aad, &mut buf)?;
+//! window.commit(counter)?;
+//! assert_eq!(&buf[..], b"hello");
+//! # Ok::<(), netmesh_cipher::CipherError>(())
+//! ```
+
+mod backend;
+mod cipher;
+mod counter;
+mod error;
+mod key;
+mod nonce;
+mod replay;
+
+#[cfg(feature = "ring")]
+pub use backend::RingBackend;
+pub use backend::{Backend, DefaultBackend, RustCryptoBackend};
+pub use cipher::PacketCipher;
+pub use counter::TxCounter;
+pub use error::CipherError;
+pub use key::Key;
+pub use nonce::{nonce_for, session_prefix_from_id};
+pub use replay::ReplayWindow;
+
+/// Length of a ChaCha20-Poly1305 key in bytes.
+pub const KEY_SIZE: usize = 32;
+
+/// Length of a ChaCha20-Poly1305 nonce in bytes: a 4-byte session prefix and an 8-byte
+/// little-endian counter.
+pub const NONCE_SIZE: usize = 12;
+
+/// Length of a Poly1305 tag in bytes.
+pub const TAG_SIZE: usize = 16;
+
+/// Number of counters the [`ReplayWindow`] remembers: the highest accepted counter and the
+/// 1023 below it.
+pub const REPLAY_WINDOW_SIZE: u64 = 1024;
+
+/// The last counter a [`TxCounter`] hands out. `u64::MAX` is never sent and every
+/// [`ReplayWindow`] refuses it.
+pub const MAX_COUNTER: u64 = u64::MAX - 1;
+
+/// Largest ciphertext (tag excluded) that [`PacketCipher::verify`] accepts: the largest
+/// netmesh payload, `8192 - 68 - 16`. Verification decrypts into a stack scratch of
+/// this size so that it never allocates.
+pub const MAX_VERIFY_LEN: usize = 8108;
+
+const _: () = assert!(KEY_SIZE == 32 && NONCE_SIZE == 12 && TAG_SIZE == 16);
