@@ -25,7 +25,7 @@ proptest! {
         fill in any::<u8>(),
         flip_seed in any::<u64>(),
     ) {
-        let plaintext: Vec<u8> = (0..len).map(|i| fill.wrapping_add(i as u8)).collect();
+        let plaintext: Vec<u8> = (0..len).map(|i| fill.wrapping_add(i.to_le_bytes()[0])).collect();
         let ring = PacketCipher::<RingBackend>::with_counter(
             &key, session_id, TxCounter::starting_at(counter));
         let rust = PacketCipher::<RustCryptoBackend>::with_counter(
