@@ -94,7 +94,7 @@ fn threads(c: &mut Criterion) {
     let pool = shared_local_pool(16, &KEY, SESSION);
     let events = Shape::ALL[0].make();
     for threads in [1u64, 2] {
-        group.bench_function(BenchmarkId::from_parameter(threads), |b| {
+        group.bench_function(BenchmarkId::new("thread_local_pool", threads), |b| {
             b.iter_custom(|iters| {
                 let per_thread = iters.div_ceil(threads);
                 let start = Instant::now();
@@ -105,6 +105,27 @@ fn threads(c: &mut Criterion) {
                             let mut builder = pool.get();
                             for s in 0..per_thread {
                                 black_box(builder.build(t, s, events, PacketFlags::NONE));
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            });
+        });
+    }
+    // The machine's own ceiling: the bare AEAD on 1 and 2 threads, nothing shared.
+    for threads in [1u64, 2] {
+        group.bench_function(BenchmarkId::new("bare_ring_seal", threads), |b| {
+            b.iter_custom(|iters| {
+                let per_thread = iters.div_ceil(threads);
+                let start = Instant::now();
+                std::thread::scope(|scope| {
+                    for _ in 0..threads {
+                        scope.spawn(move || {
+                            let key = bare_ring_key();
+                            let mut buf = vec![0u8; Shape::ALL[0].payload_len()];
+                            for counter in 0..per_thread {
+                                black_box(bare_ring_seal(&key, counter, &mut buf));
                             }
                         });
                     }
