@@ -1,6 +1,7 @@
 //! The receive-side replay window of WIRE.md.
 
 use core::fmt;
+use std::sync::atomic::{fence, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::{CipherError, REPLAY_WINDOW_SIZE};
@@ -17,8 +18,9 @@ const _: () = assert!(WORDS as u64 * 64 == REPLAY_WINDOW_SIZE);
 /// Before anything has been accepted the window admits `0 ..= 1024` (as if
 /// `highest + 1` were 0). A refused counter changes nothing.
 ///
-/// [`check`](Self::check) only reads; [`commit`](Self::commit) checks and records in one
-/// step under a lock, so two threads committing the same counter get exactly one `Ok`.
+/// [`check`](Self::check) only reads, without a lock; [`commit`](Self::commit) checks and
+/// records in one step under a lock, so two threads committing the same counter get
+/// exactly one `Ok`.
 /// Commit only after the packet's tag has verified.
 ///
 /// # Examples
@@ -37,19 +39,36 @@ const _: () = assert!(WORDS as u64 * 64 == REPLAY_WINDOW_SIZE);
 /// );
 /// # Ok::<(), CipherError>(())
 /// ```
-#[derive(Default)]
 pub struct ReplayWindow {
-    state: Mutex<State>,
-}
-
-#[derive(Default)]
-struct State {
-    /// The highest counter accepted, `None` until the first commit.
-    highest: Option<u64>,
+    /// Serialises commits. Checks take no lock: they read the atomics below under the
+    /// sequence counter, so the receive path's read-only check costs loads only.
+    writer: Mutex<()>,
+    /// Odd while a commit is updating `highest` and `seen` (a seqlock).
+    sequence: AtomicU64,
+    /// The highest counter accepted, [`NOTHING_YET`] until the first commit.
+    highest: AtomicU64,
     /// Bit `c % 1024` is set when counter `c` (within the window) has been accepted.
     /// Indexing by the counter itself, rather than by distance from `highest`, means
     /// advancing the window clears the bits it passes over instead of shifting them all.
-    seen: [u64; WORDS],
+    seen: [AtomicU64; WORDS],
+}
+
+/// `u64::MAX` is never accepted, so it can stand for "nothing accepted yet".
+const NOTHING_YET: u64 = u64::MAX;
+
+/// How often a check retries its lock-free read while commits race it, before it takes
+/// the lock instead.
+const OPTIMISTIC_READS: usize = 4;
+
+impl Default for ReplayWindow {
+    fn default() -> Self {
+        Self {
+            writer: Mutex::new(()),
+            sequence: AtomicU64::new(0),
+            highest: AtomicU64::new(NOTHING_YET),
+            seen: Default::default(),
+        }
+    }
 }
 
 impl ReplayWindow {
@@ -59,8 +78,9 @@ impl ReplayWindow {
         Self::default()
     }
 
-    /// Whether `counter` would be accepted now. Changes nothing; another thread may
-    /// commit it before this caller does, so admit with [`commit`](Self::commit).
+    /// Whether `counter` would be accepted now. Changes nothing and takes no lock; another
+    /// thread may commit it before this caller does, so admit with
+    /// [`commit`](Self::commit).
     ///
     /// # Errors
     ///
@@ -70,7 +90,24 @@ impl ReplayWindow {
     /// - [`CipherError::TooOld`] when `counter + 1024 <= highest`,
     /// - [`CipherError::Duplicate`] when `counter` has been accepted.
     pub fn check(&self, counter: u64) -> Result<(), CipherError> {
-        self.lock().check(counter)
+        let (word, mask) = slot(counter);
+        for _ in 0..OPTIMISTIC_READS {
+            // Ordering: the Acquire load and the Acquire fence pair with the commit's
+            // Release fence and Release store; if any value read below came from a commit
+            // in progress, the second sequence load sees it changed.
+            let before = self.sequence.load(Ordering::Acquire);
+            if before % 2 == 0 {
+                let highest = self.highest.load(Ordering::Relaxed);
+                let bits = self.seen[word].load(Ordering::Relaxed);
+                fence(Ordering::Acquire);
+                if self.sequence.load(Ordering::Relaxed) == before {
+                    return decide(highest, bits & mask != 0, counter);
+                }
+            }
+            core::hint::spin_loop();
+        }
+        let _writer = self.lock();
+        self.decide_locked(counter)
     }
 
     /// Checks `counter` and, if acceptable, records it, in one step with respect to other
@@ -80,96 +117,104 @@ impl ReplayWindow {
     ///
     /// As [`check`](Self::check).
     pub fn commit(&self, counter: u64) -> Result<(), CipherError> {
-        self.lock().commit(counter)
+        let _writer = self.lock();
+        self.decide_locked(counter)?;
+        let highest = self.highest.load(Ordering::Relaxed);
+        let sequence = self.sequence.load(Ordering::Relaxed);
+        self.sequence
+            .store(sequence.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        if highest == NOTHING_YET || counter > highest {
+            if highest != NOTHING_YET && counter - highest < REPLAY_WINDOW_SIZE {
+                // Counters highest+1 ..= counter enter the window; their bits last
+                // belonged to counters 1024 lower, which leave it.
+                for entering in highest + 1..=counter {
+                    self.set_seen(entering, false);
+                }
+            } else {
+                for word in &self.seen {
+                    word.store(0, Ordering::Relaxed);
+                }
+            }
+            self.highest.store(counter, Ordering::Relaxed);
+        }
+        self.set_seen(counter, true);
+        self.sequence
+            .store(sequence.wrapping_add(2), Ordering::Release);
+        Ok(())
     }
 
     /// The highest counter accepted so far, `None` before the first.
     #[must_use]
     pub fn highest(&self) -> Option<u64> {
-        self.lock().highest
+        Some(self.highest.load(Ordering::Acquire)).filter(|&h| h != NOTHING_YET)
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // No code under this lock can panic, and the state is consistent after every
-        // step anyway, so a poisoned lock is simply recovered.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        // No code under this lock can panic, and the window is consistent after every
+        // commit anyway, so a poisoned lock is simply recovered.
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// [`decide`] on the current state; the caller holds the writer lock, so the state
+    /// cannot change underneath.
+    fn decide_locked(&self, counter: u64) -> Result<(), CipherError> {
+        let (word, mask) = slot(counter);
+        let bits = self.seen[word].load(Ordering::Relaxed);
+        decide(
+            self.highest.load(Ordering::Relaxed),
+            bits & mask != 0,
+            counter,
+        )
+    }
+
+    /// Only called with the writer lock held.
+    fn set_seen(&self, counter: u64, seen: bool) {
+        let (word, mask) = slot(counter);
+        let bits = self.seen[word].load(Ordering::Relaxed);
+        let bits = if seen { bits | mask } else { bits & !mask };
+        self.seen[word].store(bits, Ordering::Relaxed);
     }
 }
 
-impl State {
-    fn check(&self, counter: u64) -> Result<(), CipherError> {
-        if counter == u64::MAX {
-            return Err(CipherError::CounterReserved { counter });
-        }
-        let Some(highest) = self.highest else {
-            return if counter > REPLAY_WINDOW_SIZE {
-                Err(CipherError::TooFarAhead {
-                    counter,
-                    highest: 0,
-                })
-            } else {
-                Ok(())
-            };
+/// The window rules, given the highest accepted counter ([`NOTHING_YET`] if none) and
+/// whether `counter`'s bit is set.
+fn decide(highest: u64, seen: bool, counter: u64) -> Result<(), CipherError> {
+    if counter == u64::MAX {
+        return Err(CipherError::CounterReserved { counter });
+    }
+    if highest == NOTHING_YET {
+        return if counter > REPLAY_WINDOW_SIZE {
+            Err(CipherError::TooFarAhead {
+                counter,
+                highest: 0,
+            })
+        } else {
+            Ok(())
         };
-        if counter > highest {
-            // highest <= u64::MAX - 1, so counter - highest cannot overflow.
-            if counter - highest > REPLAY_WINDOW_SIZE + 1 {
-                Err(CipherError::TooFarAhead { counter, highest })
-            } else {
-                Ok(())
-            }
-        } else if highest - counter >= REPLAY_WINDOW_SIZE {
-            Err(CipherError::TooOld { counter, highest })
-        } else if self.is_seen(counter) {
-            Err(CipherError::Duplicate { counter })
+    }
+    if counter > highest {
+        // highest <= u64::MAX - 1, so counter - highest cannot overflow.
+        if counter - highest > REPLAY_WINDOW_SIZE + 1 {
+            Err(CipherError::TooFarAhead { counter, highest })
         } else {
             Ok(())
         }
-    }
-
-    fn commit(&mut self, counter: u64) -> Result<(), CipherError> {
-        self.check(counter)?;
-        match self.highest {
-            Some(highest) if counter <= highest => {}
-            Some(highest) => {
-                // Counters highest+1 ..= counter enter the window; their bits last belonged
-                // to counters 1024 lower, which leave it.
-                if counter - highest >= REPLAY_WINDOW_SIZE {
-                    self.seen = [0; WORDS];
-                } else {
-                    for entering in highest + 1..=counter {
-                        self.set_seen(entering, false);
-                    }
-                }
-                self.highest = Some(counter);
-            }
-            None => self.highest = Some(counter),
-        }
-        self.set_seen(counter, true);
+    } else if highest - counter >= REPLAY_WINDOW_SIZE {
+        Err(CipherError::TooOld { counter, highest })
+    } else if seen {
+        Err(CipherError::Duplicate { counter })
+    } else {
         Ok(())
     }
+}
 
-    fn slot(counter: u64) -> (usize, u64) {
-        let bit = counter % REPLAY_WINDOW_SIZE;
-        // bit < 1024, so bit / 64 < 16 fits any usize.
-        #[allow(clippy::cast_possible_truncation)]
-        let word = (bit / 64) as usize;
-        (word, 1 << (bit % 64))
-    }
-
-    fn is_seen(&self, counter: u64) -> bool {
-        let (word, mask) = Self::slot(counter);
-        self.seen[word] & mask != 0
-    }
-
-    fn set_seen(&mut self, counter: u64, seen: bool) {
-        let (word, mask) = Self::slot(counter);
-        if seen {
-            self.seen[word] |= mask;
-        } else {
-            self.seen[word] &= !mask;
-        }
-    }
+fn slot(counter: u64) -> (usize, u64) {
+    let bit = counter % REPLAY_WINDOW_SIZE;
+    // bit < 1024, so bit / 64 < 16 fits any usize.
+    #[allow(clippy::cast_possible_truncation)]
+    let word = (bit / 64) as usize;
+    (word, 1 << (bit % 64))
 }
 
 impl fmt::Debug for ReplayWindow {
@@ -191,13 +236,9 @@ mod tests {
 
     /// A window whose highest accepted counter is `highest` (and nothing else).
     fn window_at(highest: u64) -> ReplayWindow {
-        let window = ReplayWindow {
-            state: Mutex::new(State {
-                highest: Some(highest),
-                seen: [0; WORDS],
-            }),
-        };
-        window.state.lock().unwrap().set_seen(highest, true);
+        let window = ReplayWindow::new();
+        window.highest.store(highest, Ordering::Relaxed);
+        window.set_seen(highest, true);
         assert_eq!(window.highest(), Some(highest));
         window
     }
@@ -391,5 +432,44 @@ mod tests {
             format!("{window:?}"),
             "ReplayWindow { highest: Some(7), .. }"
         );
+    }
+
+    #[test]
+    fn lock_free_checks_racing_commits_never_misjudge() {
+        // One thread commits every even counter; another checks counters just below the
+        // newest it has seen. Odd counters were never committed and must never look
+        // seen; even ones below the newest were committed and must never look new.
+        let window = Arc::new(ReplayWindow::new());
+        let writer = {
+            let window = Arc::clone(&window);
+            thread::spawn(move || {
+                for counter in (0..400_000u64).step_by(2) {
+                    window.commit(counter).unwrap();
+                }
+            })
+        };
+        let mut checks = 0u64;
+        while !writer.is_finished() || checks == 0 {
+            let Some(highest) = window.highest() else {
+                continue;
+            };
+            for back in 1..64 {
+                let Some(counter) = highest.checked_sub(back) else {
+                    break;
+                };
+                let result = window.check(counter);
+                if counter % 2 == 1 {
+                    assert!(
+                        !matches!(result, Err(CipherError::Duplicate { .. })),
+                        "never-committed {counter} looked seen"
+                    );
+                } else {
+                    assert!(result.is_err(), "committed {counter} looked new");
+                }
+                checks += 1;
+            }
+        }
+        writer.join().unwrap();
+        assert!(checks > 0);
     }
 }
