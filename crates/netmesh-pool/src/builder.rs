@@ -56,6 +56,9 @@ pub struct PacketBuilder {
     state: Box<BuilderState>,
 }
 
+/// Aligned to two cache lines so builders used on different threads never share one
+/// (the pool allocates them back to back).
+#[repr(align(128))]
 struct BuilderState {
     cipher: PacketCipher,
     buf: BytesMut,
