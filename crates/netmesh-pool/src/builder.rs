@@ -285,21 +285,13 @@ impl PacketBuilder {
         subprotocol_id: u16,
     ) -> Result<Bytes, BuildError> {
         let count = events.len();
-        let event_count = u16::try_from(count)
-            .ok()
-            .filter(|_| count <= MAX_EVENTS_PER_PACKET)
-            .ok_or(BuildError::TooManyEvents {
+        let event_count =
+            capped_u16(count, MAX_EVENTS_PER_PACKET).ok_or(BuildError::TooManyEvents {
                 count,
                 max: MAX_EVENTS_PER_PACKET,
             })?;
         let len = EventFrame::calculate_size(events);
-        let payload_len = u16::try_from(len)
-            .ok()
-            .filter(|_| len <= MAX_PAYLOAD_SIZE)
-            .ok_or(BuildError::PayloadTooLarge {
-                len,
-                max: MAX_PAYLOAD_SIZE,
-            })?;
+        let payload_len = payload_len_field(len)?;
         let header = NetHeader::new(
             self.state.session_id,
             stream_id,
@@ -357,13 +349,7 @@ impl PacketBuilder {
     /// (a receiver would refuse the header).
     pub fn try_build_handshake(&mut self, payload: &[u8]) -> Result<Bytes, BuildError> {
         let len = payload.len();
-        let payload_len = u16::try_from(len)
-            .ok()
-            .filter(|_| len <= MAX_PAYLOAD_SIZE)
-            .ok_or(BuildError::PayloadTooLarge {
-                len,
-                max: MAX_PAYLOAD_SIZE,
-            })?;
+        let payload_len = payload_len_field(len)?;
         self.start_packet(HEADER_SIZE + len);
         self.state
             .buf
@@ -466,6 +452,19 @@ impl PacketBuilder {
         state.buf.extend_from_slice(&tag);
         Ok(state.buf.split().freeze())
     }
+}
+
+/// `value` as a header field, if it is within `cap` (every cap fits a `u16`).
+fn capped_u16(value: usize, cap: usize) -> Option<u16> {
+    u16::try_from(value).ok().filter(|_| value <= cap)
+}
+
+/// A payload length as the header's `payload_len`, if it fits one packet.
+fn payload_len_field(len: usize) -> Result<u16, BuildError> {
+    capped_u16(len, MAX_PAYLOAD_SIZE).ok_or(BuildError::PayloadTooLarge {
+        len,
+        max: MAX_PAYLOAD_SIZE,
+    })
 }
 
 fn unwrap_build(result: Result<Bytes, BuildError>) -> Bytes {

@@ -38,6 +38,31 @@
 
 #![forbid(unsafe_code)]
 
+/// `Deref`/`DerefMut` to the lent [`PacketBuilder`] for a guard with a
+/// `builder: Option<PacketBuilder>` field, present until the guard drops.
+macro_rules! builder_guard {
+    ($guard:ident) => {
+        impl std::ops::Deref for $guard<'_> {
+            type Target = $crate::PacketBuilder;
+
+            fn deref(&self) -> &$crate::PacketBuilder {
+                self.builder
+                    .as_ref()
+                    .expect("a pooled builder is present until drop")
+            }
+        }
+
+        impl std::ops::DerefMut for $guard<'_> {
+            fn deref_mut(&mut self) -> &mut $crate::PacketBuilder {
+                self.builder
+                    .as_mut()
+                    .expect("a pooled builder is present until drop")
+            }
+        }
+    };
+}
+pub(crate) use builder_guard;
+
 mod builder;
 mod error;
 mod local;

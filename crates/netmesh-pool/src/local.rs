@@ -4,7 +4,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Weak};
 
 use crossbeam_queue::ArrayQueue;
@@ -426,23 +425,7 @@ pub struct ThreadLocalPooledBuilder<'a> {
     builder: Option<PacketBuilder>,
 }
 
-impl Deref for ThreadLocalPooledBuilder<'_> {
-    type Target = PacketBuilder;
-
-    fn deref(&self) -> &PacketBuilder {
-        self.builder
-            .as_ref()
-            .expect("a pooled builder is present until drop")
-    }
-}
-
-impl DerefMut for ThreadLocalPooledBuilder<'_> {
-    fn deref_mut(&mut self) -> &mut PacketBuilder {
-        self.builder
-            .as_mut()
-            .expect("a pooled builder is present until drop")
-    }
-}
+crate::builder_guard!(ThreadLocalPooledBuilder);
 
 impl Drop for ThreadLocalPooledBuilder<'_> {
     fn drop(&mut self) {

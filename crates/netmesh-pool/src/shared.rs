@@ -1,7 +1,6 @@
 //! [`PacketPool`]: builders in one lock-free queue, shared by every thread.
 
 use std::fmt;
-use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_queue::ArrayQueue;
@@ -174,23 +173,7 @@ pub struct PooledBuilder<'a> {
     builder: Option<PacketBuilder>,
 }
 
-impl Deref for PooledBuilder<'_> {
-    type Target = PacketBuilder;
-
-    fn deref(&self) -> &PacketBuilder {
-        self.builder
-            .as_ref()
-            .expect("a pooled builder is present until drop")
-    }
-}
-
-impl DerefMut for PooledBuilder<'_> {
-    fn deref_mut(&mut self) -> &mut PacketBuilder {
-        self.builder
-            .as_mut()
-            .expect("a pooled builder is present until drop")
-    }
-}
+crate::builder_guard!(PooledBuilder);
 
 impl Drop for PooledBuilder<'_> {
     fn drop(&mut self) {
