@@ -72,6 +72,7 @@ struct BuilderState {
 impl PacketBuilder {
     /// A builder with its own TX counter starting at 0 and no origin; for tests and the
     /// pools of this crate, which pass their own key.
+    // Kept for the SPEC's crate-private `new`; only tests call it today.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn new(key: &[u8; 32], session_id: u64) -> Self {
         Self::with_origin(key, session_id, 0)

@@ -126,3 +126,8 @@ pub mod prelude {
     };
     pub use netmesh_wire::{NetHeader, PacketFlags};
 }
+
+/// The README's examples, compiled and run as doctests so they cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
