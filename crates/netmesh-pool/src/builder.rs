@@ -56,9 +56,6 @@ pub struct PacketBuilder {
     state: Box<BuilderState>,
 }
 
-/// Aligned to two cache lines so builders used on different threads never share one
-/// (the pool allocates them back to back).
-#[repr(align(128))]
 struct BuilderState {
     cipher: PacketCipher,
     buf: BytesMut,
@@ -128,7 +125,7 @@ impl PacketBuilder {
         counter: TxCounter,
         pool_id: u64,
     ) -> Self {
-        Self {
+        let builder = Self {
             state: Box::new(BuilderState {
                 cipher: PacketCipher::with_counter(key, session_id, counter),
                 buf: BytesMut::with_capacity(CHUNK_SIZE),
@@ -137,7 +134,9 @@ impl PacketBuilder {
                 channel_hash: 0,
                 pool_id,
             }),
-        }
+        };
+        crate::hygiene::scrub_stack();
+        builder
     }
 
     pub(crate) fn pool_id(&self) -> u64 {

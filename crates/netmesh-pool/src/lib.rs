@@ -65,6 +65,7 @@ pub(crate) use builder_guard;
 
 mod builder;
 mod error;
+mod hygiene;
 mod local;
 mod recv;
 mod shared;

@@ -204,7 +204,8 @@ impl Hasher for PoolIdHasher {
 pub struct ThreadLocalPool {
     pool_id: u64,
     alive: Arc<()>,
-    shared: ArrayQueue<PacketBuilder>,
+    /// Boxed for the same reason as [`PacketPool`](crate::PacketPool)'s queue.
+    shared: Box<ArrayQueue<PacketBuilder>>,
     key: PoolKey,
     session_id: u64,
     origin_hash: u64,
@@ -248,7 +249,7 @@ impl ThreadLocalPool {
         let pool = Self {
             pool_id: next_pool_id(),
             alive: Arc::new(()),
-            shared: ArrayQueue::new(capacity),
+            shared: crate::hygiene::boxed_queue(capacity),
             key: pool_key(key),
             session_id,
             origin_hash,
@@ -261,6 +262,7 @@ impl ThreadLocalPool {
                 break;
             }
         }
+        crate::hygiene::scrub_stack();
         pool
     }
 

@@ -37,7 +37,9 @@ use crate::OpenError;
 /// # Ok::<(), OpenError>(())
 /// ```
 pub struct PacketOpener {
-    cipher: PacketCipher,
+    /// Boxed so that moving the opener (into a map, a growing vector) never leaves a copy
+    /// of the key schedule in freed memory.
+    cipher: Box<PacketCipher>,
     window: ReplayWindow,
     session_id: u64,
     prefix: [u8; 4],
@@ -48,12 +50,14 @@ impl PacketOpener {
     /// window.
     #[must_use]
     pub fn new(key: &[u8; 32], session_id: u64) -> Self {
-        Self {
-            cipher: PacketCipher::new(key, session_id),
+        let opener = Self {
+            cipher: Box::new(PacketCipher::new(key, session_id)),
             window: ReplayWindow::new(),
             session_id,
             prefix: session_prefix_from_id(session_id),
-        }
+        };
+        crate::hygiene::scrub_stack();
+        opener
     }
 
     /// The session id this opener accepts.

@@ -42,7 +42,9 @@ pub(crate) fn next_pool_id() -> u64 {
 /// assert_eq!(pool.available(), 4);
 /// ```
 pub struct PacketPool {
-    builders: ArrayQueue<PacketBuilder>,
+    /// Boxed: the queue's cache-line padding must not travel with every move of the pool
+    /// (padding carries whatever the stack held, key residue included).
+    builders: Box<ArrayQueue<PacketBuilder>>,
     key: PoolKey,
     session_id: u64,
     origin_hash: u64,
@@ -63,7 +65,7 @@ impl PacketPool {
     pub fn with_origin(size: usize, key: &[u8; 32], session_id: u64, origin_hash: u64) -> Self {
         let capacity = size.max(1);
         let mut pool = Self {
-            builders: ArrayQueue::new(capacity),
+            builders: crate::hygiene::boxed_queue(capacity),
             key: pool_key(key),
             session_id,
             origin_hash,
@@ -72,6 +74,7 @@ impl PacketPool {
             pool_id: next_pool_id(),
         };
         pool.fill();
+        crate::hygiene::scrub_stack();
         pool
     }
 
@@ -115,6 +118,7 @@ impl PacketPool {
         self.counter = TxCounter::new();
         self.pool_id = next_pool_id();
         self.fill();
+        crate::hygiene::scrub_stack();
     }
 
     /// Lends a builder; it returns to the pool when the guard drops.

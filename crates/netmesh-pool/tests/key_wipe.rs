@@ -36,6 +36,7 @@ const WINDOW: usize = 16;
 
 static SCANNING: AtomicBool = AtomicBool::new(false);
 static HITS: AtomicUsize = AtomicUsize::new(0);
+static LAST_HIT_SIZE: AtomicUsize = AtomicUsize::new(0);
 /// The test functions run one at a time: each changes what is scanned for.
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -64,6 +65,7 @@ unsafe impl GlobalAlloc for Scanning {
             let block = unsafe { std::slice::from_raw_parts(ptr, layout.size()) };
             if contains_key_bytes(block) {
                 HITS.fetch_add(1, Ordering::Relaxed);
+                LAST_HIT_SIZE.store(layout.size(), Ordering::Relaxed);
             }
         }
         // SAFETY: same contract as our caller's.
@@ -112,7 +114,12 @@ fn packet_pool_lifecycle_leaves_no_key_in_freed_memory() {
         drop(pool);
         drop(opener);
     });
-    assert_eq!(hits, 0, "freed blocks held key bytes");
+    assert_eq!(
+        hits,
+        0,
+        "freed blocks held key bytes (last of {} bytes)",
+        LAST_HIT_SIZE.load(Ordering::Relaxed)
+    );
 }
 
 #[test]
@@ -144,5 +151,40 @@ fn thread_local_pool_lifecycle_leaves_no_key_in_freed_memory() {
         drop(standalone.build(0, 0, &events(), PacketFlags::NONE));
         drop(standalone);
     });
-    assert_eq!(hits, 0, "freed blocks held key bytes");
+    assert_eq!(
+        hits,
+        0,
+        "freed blocks held key bytes (last of {} bytes)",
+        LAST_HIT_SIZE.load(Ordering::Relaxed)
+    );
+}
+
+#[test]
+fn openers_and_pools_moved_by_a_growing_vector_leave_no_key_behind() {
+    let hits = hits_during(|| {
+        // Pushing one at a time makes the vectors reallocate, moving what they hold.
+        let mut openers = Vec::new();
+        let mut pools = Vec::new();
+        let mut local_pools = Vec::new();
+        for session in 0..40u64 {
+            openers.push(PacketOpener::new(&KEY, session));
+            pools.push(PacketPool::new(1, &KEY, session));
+            local_pools.push(ThreadLocalPool::new(1, &KEY, session));
+            // Seal and open between the moves, leaving AEAD frames on the stack.
+            let packet = pools[0]
+                .get()
+                .build(0, session, &events(), PacketFlags::NONE);
+            openers[0].open(packet).unwrap();
+            drop(local_pools[session as usize].get().build_heartbeat());
+        }
+        drop(openers);
+        drop(pools);
+        drop(local_pools);
+    });
+    assert_eq!(
+        hits,
+        0,
+        "freed blocks held key bytes (last of {} bytes)",
+        LAST_HIT_SIZE.load(Ordering::Relaxed)
+    );
 }
