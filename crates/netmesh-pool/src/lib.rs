@@ -38,10 +38,11 @@
 
 #![forbid(unsafe_code)]
 
-/// `Deref`/`DerefMut` to the lent [`PacketBuilder`] for a guard with a
-/// `builder: Option<PacketBuilder>` field, present until the guard drops.
+/// `Deref`/`DerefMut` to the lent [`PacketBuilder`], `Drop` handing it back through
+/// `pool.$give_back(builder)`, and `Debug`, for a guard with fields `pool` and
+/// `builder: Option<PacketBuilder>` (present until the guard drops).
 macro_rules! builder_guard {
-    ($guard:ident) => {
+    ($guard:ident, $give_back:ident) => {
         impl std::ops::Deref for $guard<'_> {
             type Target = $crate::PacketBuilder;
 
@@ -57,6 +58,22 @@ macro_rules! builder_guard {
                 self.builder
                     .as_mut()
                     .expect("a pooled builder is present until drop")
+            }
+        }
+
+        impl Drop for $guard<'_> {
+            fn drop(&mut self) {
+                if let Some(builder) = self.builder.take() {
+                    self.pool.$give_back(builder);
+                }
+            }
+        }
+
+        impl std::fmt::Debug for $guard<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_tuple(stringify!($guard))
+                    .field(&self.builder)
+                    .finish()
             }
         }
     };

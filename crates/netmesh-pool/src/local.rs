@@ -427,23 +427,7 @@ pub struct ThreadLocalPooledBuilder<'a> {
     builder: Option<PacketBuilder>,
 }
 
-crate::builder_guard!(ThreadLocalPooledBuilder);
-
-impl Drop for ThreadLocalPooledBuilder<'_> {
-    fn drop(&mut self) {
-        if let Some(builder) = self.builder.take() {
-            self.pool.release(builder);
-        }
-    }
-}
-
-impl fmt::Debug for ThreadLocalPooledBuilder<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("ThreadLocalPooledBuilder")
-            .field(&self.builder)
-            .finish()
-    }
-}
+crate::builder_guard!(ThreadLocalPooledBuilder, release);
 
 #[cfg(test)]
 mod tests {

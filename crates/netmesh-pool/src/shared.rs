@@ -177,21 +177,7 @@ pub struct PooledBuilder<'a> {
     builder: Option<PacketBuilder>,
 }
 
-crate::builder_guard!(PooledBuilder);
-
-impl Drop for PooledBuilder<'_> {
-    fn drop(&mut self) {
-        if let Some(builder) = self.builder.take() {
-            self.pool.give_back(builder);
-        }
-    }
-}
-
-impl fmt::Debug for PooledBuilder<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("PooledBuilder").field(&self.builder).finish()
-    }
-}
+crate::builder_guard!(PooledBuilder, give_back);
 
 #[cfg(test)]
 mod tests {
