@@ -25,9 +25,16 @@ pub(crate) fn scrub_stack() {
     std::hint::black_box(&dead);
 }
 
-/// A queue made in a freshly scrubbed frame and moved to the heap once.
+/// A queue built in a freshly scrubbed frame and moved to the heap once.
 #[inline(never)]
 pub(crate) fn boxed_queue(capacity: usize) -> Box<ArrayQueue<PacketBuilder>> {
     scrub_stack();
+    // A separate frame: it occupies the stack just scrubbed, so the queue's temporary
+    // (and its padding) starts out zeroed. A temporary in this frame would not be.
+    build_boxed_queue(capacity)
+}
+
+#[inline(never)]
+fn build_boxed_queue(capacity: usize) -> Box<ArrayQueue<PacketBuilder>> {
     Box::new(ArrayQueue::new(capacity))
 }
