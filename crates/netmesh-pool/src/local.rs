@@ -6,10 +6,7 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Weak};
 
-use crossbeam_queue::ArrayQueue;
-use netmesh_cipher::TxCounter;
-
-use crate::shared::{next_pool_id, pool_key, PoolKey};
+use crate::shared::BuilderQueue;
 use crate::PacketBuilder;
 
 /// A [`ThreadLocalPool`] shared between threads.
@@ -83,24 +80,24 @@ impl LocalCaches {
         if self.operations % REAP_INTERVAL == 0 {
             self.reap();
         }
-        if !matches!(&self.hot, Some((id, _)) if *id == pool.pool_id) {
+        if !matches!(&self.hot, Some((id, _)) if *id == pool.shared.pool_id) {
             self.make_hot(pool);
         }
         let (_, cache) = self
             .hot
-            .get_or_insert_with(|| (pool.pool_id, LocalCache::new(pool)));
+            .get_or_insert_with(|| (pool.shared.pool_id, LocalCache::new(pool)));
         cache
     }
 
     #[cold]
     fn make_hot(&mut self, pool: &ThreadLocalPool) {
-        let cache = self.cold.remove(&pool.pool_id).unwrap_or_else(|| {
+        let cache = self.cold.remove(&pool.shared.pool_id).unwrap_or_else(|| {
             if self.len() >= self.reap_threshold {
                 self.reap();
             }
             LocalCache::new(pool)
         });
-        if let Some((id, previous)) = self.hot.replace((pool.pool_id, cache)) {
+        if let Some((id, previous)) = self.hot.replace((pool.shared.pool_id, cache)) {
             self.cold.insert(id, previous);
         }
     }
@@ -202,16 +199,10 @@ impl Hasher for PoolIdHasher {
 /// assert_eq!(packet.len(), 68 + 9 + 16);
 /// ```
 pub struct ThreadLocalPool {
-    pool_id: u64,
+    shared: BuilderQueue,
+    /// Dropped with the pool, which tells every thread's sweep its caches are dead.
     alive: Arc<()>,
-    /// Boxed for the same reason as [`PacketPool`](crate::PacketPool)'s queue.
-    shared: Box<ArrayQueue<PacketBuilder>>,
-    key: PoolKey,
-    session_id: u64,
-    origin_hash: u64,
     local_capacity: usize,
-    capacity: usize,
-    counter: TxCounter,
 }
 
 impl ThreadLocalPool {
@@ -245,35 +236,11 @@ impl ThreadLocalPool {
         origin_hash: u64,
         local_capacity: usize,
     ) -> Self {
-        let capacity = size.max(1);
-        let pool = Self {
-            pool_id: next_pool_id(),
+        Self {
+            shared: BuilderQueue::new(size, key, session_id, origin_hash),
             alive: Arc::new(()),
-            shared: crate::hygiene::boxed_queue(capacity),
-            key: pool_key(key),
-            session_id,
-            origin_hash,
             local_capacity,
-            capacity,
-            counter: TxCounter::new(),
-        };
-        while !pool.shared.is_full() {
-            if pool.shared.push(pool.make_builder()).is_err() {
-                break;
-            }
         }
-        crate::hygiene::scrub_stack();
-        pool
-    }
-
-    fn make_builder(&self) -> PacketBuilder {
-        PacketBuilder::pooled(
-            &self.key,
-            self.session_id,
-            self.origin_hash,
-            self.counter.clone(),
-            self.pool_id,
-        )
     }
 
     fn local_limit(&self) -> usize {
@@ -302,18 +269,15 @@ impl ThreadLocalPool {
             })
             .ok()
             .flatten();
-        cached
-            .or_else(|| self.shared.pop())
-            .unwrap_or_else(|| self.make_builder())
+        cached.unwrap_or_else(|| self.shared.take())
     }
 
     /// Gives a builder back to this thread's cache. A builder made by another pool is
     /// dropped (its key wiped), never cached: pools never exchange builders.
-    pub fn release(&self, mut builder: PacketBuilder) {
-        if builder.pool_id() != self.pool_id {
+    pub fn release(&self, builder: PacketBuilder) {
+        let Some(builder) = self.shared.readmit(builder) else {
             return;
-        }
-        builder.reset(self.origin_hash);
+        };
         let overflow = CACHES
             .try_with(|caches| {
                 let Ok(mut caches) = caches.try_borrow_mut() else {
@@ -323,8 +287,7 @@ impl ThreadLocalPool {
                 if cache.builders.len() >= self.local_limit() {
                     let keep = cache.builders.len().saturating_sub(self.local_capacity);
                     for extra in cache.builders.drain(keep..) {
-                        // The shared queue holds `capacity`; beyond it, drop and wipe.
-                        let _ = self.shared.push(extra);
+                        self.shared.push(extra);
                     }
                 }
                 if cache.builders.len() < self.local_limit() {
@@ -336,7 +299,7 @@ impl ThreadLocalPool {
             })
             .unwrap_or(None);
         if let Some(builder) = overflow {
-            let _ = self.shared.push(builder);
+            self.shared.push(builder);
         }
     }
 
@@ -352,7 +315,7 @@ impl ThreadLocalPool {
     /// How many builders the shared queue holds at most.
     #[must_use]
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.shared.capacity()
     }
 
     /// How many builders are in the shared queue now.
@@ -364,7 +327,7 @@ impl ThreadLocalPool {
     /// The session id of every packet the pool builds.
     #[must_use]
     pub fn session_id(&self) -> u64 {
-        self.session_id
+        self.shared.session_id
     }
 
     /// How many builders a thread refills at once; it caches at most twice this.
@@ -380,7 +343,7 @@ impl ThreadLocalPool {
             .try_with(|caches| {
                 caches.try_borrow().ok().map_or(0, |caches| {
                     caches
-                        .get(self.pool_id)
+                        .get(self.shared.pool_id)
                         .map_or(0, |cache| cache.builders.len())
                 })
             })
@@ -402,7 +365,7 @@ impl Drop for ThreadLocalPool {
         // Free this thread's cache now; other threads sweep theirs once `alive` is gone.
         let _ = CACHES.try_with(|caches| {
             if let Ok(mut caches) = caches.try_borrow_mut() {
-                caches.remove(self.pool_id);
+                caches.remove(self.shared.pool_id);
             }
         });
     }
@@ -411,8 +374,8 @@ impl Drop for ThreadLocalPool {
 impl fmt::Debug for ThreadLocalPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadLocalPool")
-            .field("session_id", &format_args!("{:#018x}", self.session_id))
-            .field("capacity", &self.capacity)
+            .field("session_id", &format_args!("{:#018x}", self.session_id()))
+            .field("capacity", &self.capacity())
             .field("shared_available", &self.shared.len())
             .field("local_capacity", &self.local_capacity)
             .finish_non_exhaustive()

@@ -9,18 +9,88 @@ use zeroize::Zeroizing;
 
 use crate::PacketBuilder;
 
-/// Key material a pool keeps to make builders; boxed so moving the pool leaves no copy.
-pub(crate) type PoolKey = Box<Zeroizing<[u8; 32]>>;
-
-pub(crate) fn pool_key(key: &[u8; 32]) -> PoolKey {
-    Box::new(Zeroizing::new(*key))
-}
-
 /// Identifies a pool so builders go back only to the pool that made them.
-pub(crate) fn next_pool_id() -> u64 {
+fn next_pool_id() -> u64 {
     // Ordering: ids need only be unique, which any ordering of fetch_add guarantees.
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// What both pools are made of: a lock-free queue of builders that share one TX counter,
+/// and what it takes to make more of them.
+pub(crate) struct BuilderQueue {
+    /// Boxed: the queue's cache-line padding must not travel with every move of the pool
+    /// (padding carries whatever the stack held, key residue included).
+    queue: Box<ArrayQueue<PacketBuilder>>,
+    /// Boxed so moving the pool leaves no copy of the key.
+    key: Box<Zeroizing<[u8; 32]>>,
+    pub(crate) session_id: u64,
+    origin_hash: u64,
+    counter: TxCounter,
+    pub(crate) pool_id: u64,
+}
+
+impl BuilderQueue {
+    /// A full queue of `size` builders (at least one) with a fresh counter and pool id.
+    pub(crate) fn new(size: usize, key: &[u8; 32], session_id: u64, origin_hash: u64) -> Self {
+        let queue = Self {
+            queue: crate::hygiene::boxed_queue(size.max(1)),
+            key: Box::new(Zeroizing::new(*key)),
+            session_id,
+            origin_hash,
+            counter: TxCounter::new(),
+            pool_id: next_pool_id(),
+        };
+        while !queue.queue.is_full() {
+            if queue.queue.push(queue.make()).is_err() {
+                break;
+            }
+        }
+        crate::hygiene::scrub_stack();
+        queue
+    }
+
+    fn make(&self) -> PacketBuilder {
+        PacketBuilder::pooled(
+            &self.key,
+            self.session_id,
+            self.origin_hash,
+            self.counter.clone(),
+            self.pool_id,
+        )
+    }
+
+    pub(crate) fn pop(&self) -> Option<PacketBuilder> {
+        self.queue.pop()
+    }
+
+    /// A queued builder, or a new one when the queue is empty.
+    pub(crate) fn take(&self) -> PacketBuilder {
+        self.pop().unwrap_or_else(|| self.make())
+    }
+
+    /// Readies a returned builder for its next user; `None` (the builder dropped, its key
+    /// wiped) when another pool made it.
+    pub(crate) fn readmit(&self, mut builder: PacketBuilder) -> Option<PacketBuilder> {
+        if builder.pool_id() != self.pool_id {
+            return None;
+        }
+        builder.reset(self.origin_hash);
+        Some(builder)
+    }
+
+    /// Queues a builder; when the queue is full the builder is dropped, its key wiped.
+    pub(crate) fn push(&self, builder: PacketBuilder) {
+        let _ = self.queue.push(builder);
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.queue.capacity()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
 }
 
 /// A fixed set of [`PacketBuilder`]s in a lock-free queue, all sharing one TX counter.
@@ -42,15 +112,7 @@ pub(crate) fn next_pool_id() -> u64 {
 /// assert_eq!(pool.available(), 4);
 /// ```
 pub struct PacketPool {
-    /// Boxed: the queue's cache-line padding must not travel with every move of the pool
-    /// (padding carries whatever the stack held, key residue included).
-    builders: Box<ArrayQueue<PacketBuilder>>,
-    key: PoolKey,
-    session_id: u64,
-    origin_hash: u64,
-    capacity: usize,
-    counter: TxCounter,
-    pool_id: u64,
+    builders: BuilderQueue,
 }
 
 impl PacketPool {
@@ -63,38 +125,9 @@ impl PacketPool {
     /// A pool whose builders stamp `origin_hash` on every data packet.
     #[must_use]
     pub fn with_origin(size: usize, key: &[u8; 32], session_id: u64, origin_hash: u64) -> Self {
-        let capacity = size.max(1);
-        let mut pool = Self {
-            builders: crate::hygiene::boxed_queue(capacity),
-            key: pool_key(key),
-            session_id,
-            origin_hash,
-            capacity,
-            counter: TxCounter::new(),
-            pool_id: next_pool_id(),
-        };
-        pool.fill();
-        crate::hygiene::scrub_stack();
-        pool
-    }
-
-    fn fill(&mut self) {
-        while !self.builders.is_full() {
-            let builder = self.make_builder();
-            if self.builders.push(builder).is_err() {
-                break;
-            }
+        Self {
+            builders: BuilderQueue::new(size, key, session_id, origin_hash),
         }
-    }
-
-    fn make_builder(&self) -> PacketBuilder {
-        PacketBuilder::pooled(
-            &self.key,
-            self.session_id,
-            self.origin_hash,
-            self.counter.clone(),
-            self.pool_id,
-        )
     }
 
     /// Re-keys the pool: a new key, session and TX counter from 0. Every pooled builder
@@ -112,38 +145,29 @@ impl PacketPool {
     /// assert_eq!(pool.get().session_id(), 2);
     /// ```
     pub fn set_key(&mut self, key: &[u8; 32], session_id: u64) {
-        while self.builders.pop().is_some() {}
-        self.key = pool_key(key);
-        self.session_id = session_id;
-        self.counter = TxCounter::new();
-        self.pool_id = next_pool_id();
-        self.fill();
-        crate::hygiene::scrub_stack();
+        let origin_hash = self.builders.origin_hash;
+        self.builders = BuilderQueue::new(self.capacity(), key, session_id, origin_hash);
     }
 
     /// Lends a builder; it returns to the pool when the guard drops.
     #[must_use = "the guard returns the builder as soon as it is dropped"]
     pub fn get(&self) -> PooledBuilder<'_> {
-        let builder = self.builders.pop().unwrap_or_else(|| self.make_builder());
         PooledBuilder {
             pool: self,
-            builder: Some(builder),
+            builder: Some(self.builders.take()),
         }
     }
 
-    fn give_back(&self, mut builder: PacketBuilder) {
-        if builder.pool_id() != self.pool_id {
-            return;
+    fn give_back(&self, builder: PacketBuilder) {
+        if let Some(builder) = self.builders.readmit(builder) {
+            self.builders.push(builder);
         }
-        builder.reset(self.origin_hash);
-        // A full queue means this builder was made on demand: drop it, wiping its key.
-        let _ = self.builders.push(builder);
     }
 
     /// How many builders the pool keeps.
     #[must_use]
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.builders.capacity()
     }
 
     /// How many builders are in the queue now.
@@ -155,15 +179,15 @@ impl PacketPool {
     /// The session id of every packet the pool builds.
     #[must_use]
     pub fn session_id(&self) -> u64 {
-        self.session_id
+        self.builders.session_id
     }
 }
 
 impl fmt::Debug for PacketPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PacketPool")
-            .field("session_id", &format_args!("{:#018x}", self.session_id))
-            .field("capacity", &self.capacity)
+            .field("session_id", &format_args!("{:#018x}", self.session_id()))
+            .field("capacity", &self.capacity())
             .field("available", &self.builders.len())
             .finish_non_exhaustive()
     }
