@@ -55,7 +55,7 @@ mod replay;
 pub use backend::RingBackend;
 pub use backend::{Backend, DefaultBackend, RustCryptoBackend};
 pub use cipher::PacketCipher;
-pub use counter::TxCounter;
+pub use counter::{TxCounter, COUNTER_LEASE};
 pub use error::CipherError;
 pub use key::Key;
 pub use nonce::{nonce_for, session_prefix_from_id};

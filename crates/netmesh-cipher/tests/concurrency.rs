@@ -40,28 +40,41 @@ fn encrypt_concurrently(threads: usize, counter: &TxCounter, per_thread: usize) 
     })
 }
 
+/// Sorts `used` and asserts no value appears twice.
+fn assert_unique(used: &mut [u64], context: &str) {
+    used.sort_unstable();
+    if let Some(pair) = used.windows(2).find(|pair| pair[0] == pair[1]) {
+        panic!("{context}: counter {} used twice", pair[0]);
+    }
+}
+
 #[test]
 fn shared_counter_hands_each_value_to_exactly_one_encryption() {
     for threads in [2, 4, 8] {
         let counter = TxCounter::new();
         let mut used = encrypt_concurrently(threads, &counter, PER_THREAD);
-        let total = threads * PER_THREAD;
-        assert_eq!(used.len(), total);
-        used.sort_unstable();
-        let expected: Vec<u64> = (0..total as u64).collect();
-        assert_eq!(used, expected, "{threads} threads");
-        assert_eq!(counter.peek(), total as u64);
+        assert_eq!(used.len(), threads * PER_THREAD);
+        assert_unique(&mut used, &format!("{threads} threads"));
+        // Every value came from a lease, all of which lie below the shared counter;
+        // only leases dropped as stale leave values unused.
+        assert!(used.iter().all(|&value| value < counter.peek()));
     }
 }
 
 #[test]
-fn concurrent_encryption_at_the_end_uses_exactly_the_remaining_counters() {
+fn concurrent_encryption_at_the_end_never_reuses_or_wraps() {
     let remaining = 3_000u64;
     let counter = TxCounter::starting_at(MAX_COUNTER - (remaining - 1));
     // 8 threads x 1000 attempts: far more attempts than counters left.
     let mut used = encrypt_concurrently(8, &counter, 1_000);
-    used.sort_unstable();
-    let expected: Vec<u64> = (MAX_COUNTER - (remaining - 1)..=MAX_COUNTER).collect();
-    assert_eq!(used, expected);
+    assert_unique(&mut used, "8 threads at the end");
+    assert!(used
+        .iter()
+        .all(|&value| value >= MAX_COUNTER - (remaining - 1)));
+    assert!(
+        used.len() as u64 > remaining / 2,
+        "only {} used",
+        used.len()
+    );
     assert_eq!(counter.peek(), u64::MAX);
 }

@@ -14,12 +14,16 @@
 //! rejected, and the rates; the exit status is 1 if anything went wrong, 2 for bad
 //! options.
 //!
-//! The credit window counts packets in the space of the pool's shared nonce counter, not
-//! per sender: the receiver returns the watermark below which it has received every
-//! counter, and a sender builds a packet only while fewer than `--window` packets lie
-//! above that watermark. This also keeps every packet within the opener's 1024-packet
-//! replay window even when a sender is descheduled between building and sending (the
-//! other senders then stall instead of pushing its packet out of the window).
+//! Credit has two parts, both returned by the receiver. Slots bound the packets in
+//! flight: senders share a slot counter, take one slot per packet and send slot `s` once
+//! the receiver has opened more than `s - window` packets. A replay guard keeps every
+//! packet within the opener's 1024-counter replay window even when a sender is
+//! descheduled between building and sending: the receiver returns the watermark below
+//! which it has received every nonce counter, and a packet waits until its counter is
+//! less than 512 above it (the other senders then stall instead of pushing its packet
+//! out of the window). Each sender thread takes its nonce counters in leases of 16 (see
+//! `TxCounter`), so counters are not a count of packets; the few a sender leaves unused
+//! when it finishes are a gap the receiver's watermark skips after `GAP_TIMEOUT`.
 
 use std::collections::hash_map::RandomState;
 use std::collections::BTreeSet;
@@ -49,9 +53,10 @@ const DEFAULT_SENDERS: usize = 2;
 /// memory per queued 8 KiB datagram, so it holds 10 full-size packets (11 lose some on
 /// this machine); 8 leaves room and still runs at full speed.
 const DEFAULT_WINDOW: u64 = 8;
-/// Below the opener's 1024-packet replay window, so a window never forces a rejection.
 const MAX_WINDOW: u64 = 1000;
-const _: () = assert!(MAX_WINDOW < REPLAY_WINDOW_SIZE);
+/// How far above the receiver's watermark a packet's nonce counter may be when it is
+/// sent: half the opener's replay window, the other half being margin for reordering.
+const REPLAY_GUARD: u64 = REPLAY_WINDOW_SIZE / 2;
 const MAX_EVENTS: u64 = 1_000_000_000_000;
 const MAX_SENDERS: usize = 64;
 /// The largest event one packet can carry: the payload less its length prefix.
@@ -245,8 +250,8 @@ pub(crate) fn run(config: &Config, progress: bool) -> Result<Summary, RunError> 
         &key,
         session_id,
     );
-    // Tickets for the shared nonce counter: one per packet built, by any sender.
-    let tickets = Arc::new(AtomicU64::new(0));
+    // Slots in the in-flight window, shared by the senders: one per packet sent.
+    let slots = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
 
     let receiver = {
@@ -272,7 +277,7 @@ pub(crate) fn run(config: &Config, progress: bool) -> Result<Summary, RunError> 
                 events,
                 event_size: config.event_size,
                 destination: data_addr,
-                credit: Credit::new(control, Arc::clone(&tickets), config.window),
+                credit: Credit::new(control, Arc::clone(&slots), config.window),
             };
             thread::Builder::new()
                 .name(format!("sender-{stream_id}"))
@@ -414,12 +419,9 @@ impl Sender {
             let mut builder = self.pool.get();
             let mut batch =
                 builder.build_batch(self.stream_id, sequence, &events, PacketFlags::RELIABLE)?;
-            loop {
-                // Credit first: building takes a nonce, and only a granted one may be taken.
-                self.credit.wait()?;
-                let Some(packet) = batch.next() else { break };
+            for packet in batch.by_ref() {
                 let packet = packet?;
-                self.credit.spent();
+                self.credit.wait_for(nonce_counter(&packet)?)?;
                 socket.send_to(&packet, self.destination)?;
                 sent.packets += 1;
             }
@@ -428,60 +430,90 @@ impl Sender {
         }
 
         // The end of the stream: an empty FIN packet, authenticated like the others.
-        self.credit.wait()?;
         let fin = self
             .pool
             .get()
             .try_build(self.stream_id, sequence, &[], PacketFlags::FIN)?;
-        self.credit.spent();
+        self.credit.wait_for(nonce_counter(&fin)?)?;
         socket.send_to(&fin, self.destination)?;
         Ok(sent)
     }
 }
 
-/// A sender's view of the credit window.
+/// The nonce counter a built packet carries (header bytes 16..24).
+fn nonce_counter(packet: &[u8]) -> Result<u64, RunError> {
+    let header = NetHeader::parse(packet)?;
+    let mut counter = [0; 8];
+    counter.copy_from_slice(&header.nonce[4..]);
+    Ok(u64::from_le_bytes(counter))
+}
+
+/// A sender's view of the credit.
 ///
-/// Tickets are shared by all senders and taken one per packet built, so ticket numbers
-/// run with the pool's shared nonce counter (both start at 0, and a ticket is always
-/// spent on exactly one build). Ticket `t` may be built once the receiver's watermark
-/// (every counter below it received) is above `t - window`.
+/// Senders wait with the packet already built: its nonce counter is known only then,
+/// since each thread takes counters from its own lease. The replay guard is waited for
+/// before a slot is taken, so a sender held by the guard holds no slot. No deadlock: the
+/// lowest counter built and not yet received is always within the guard of the
+/// watermark (which sits at it once stale gaps are skipped), and the lowest slot taken
+/// is always within the window.
 struct Credit {
     control: UdpSocket,
-    tickets: Arc<AtomicU64>,
+    slots: Arc<AtomicU64>,
     window: u64,
+    /// Packets the receiver has opened, plus those this sender gave up as lost.
+    opened: u64,
+    /// Every nonce counter below this has been received (or skipped as lost/unused).
     watermark: u64,
-    /// A ticket taken and not yet spent; kept across batches so none is wasted.
-    ticket: Option<u64>,
 }
 
 impl Credit {
-    fn new(control: UdpSocket, tickets: Arc<AtomicU64>, window: u64) -> Self {
+    fn new(control: UdpSocket, slots: Arc<AtomicU64>, window: u64) -> Self {
         Self {
             control,
-            tickets,
+            slots,
             window,
+            opened: 0,
             watermark: 0,
-            ticket: None,
         }
     }
 
-    /// Waits until this sender may build one packet.
-    fn wait(&mut self) -> Result<(), RunError> {
-        // Ordering: the ticket only has to be unique; no other memory hangs on it.
-        let ticket = *self
-            .ticket
-            .get_or_insert_with(|| self.tickets.fetch_add(1, Ordering::Relaxed));
+    /// Waits until the packet with nonce counter `counter` may be sent.
+    fn wait_for(&mut self, counter: u64) -> Result<(), RunError> {
+        self.wait_until(
+            |credit| counter < credit.watermark + REPLAY_GUARD,
+            // Treat what is missing below as lost and let this packet through.
+            |credit| credit.watermark = counter + 1 - REPLAY_GUARD,
+        )?;
+        // Ordering: the slot only has to be unique; no other memory hangs on it.
+        let slot = self.slots.fetch_add(1, Ordering::Relaxed);
+        self.wait_until(
+            |credit| slot < credit.opened + credit.window,
+            // Treat what is in flight as lost; the receiver counts its events as lost.
+            |credit| credit.opened = slot + 1 - credit.window,
+        )
+    }
+
+    /// Reads credit until `ready`; after `RESYNC_AFTER` without news, `resync`s.
+    fn wait_until(
+        &mut self,
+        ready: impl Fn(&Self) -> bool,
+        resync: impl Fn(&mut Self),
+    ) -> Result<(), RunError> {
         let mut last_progress = Instant::now();
         let mut resyncs = 0;
-        let mut datagram = [0; 16];
-        while ticket >= self.watermark + self.window {
+        let mut datagram = [0; 32];
+        while !ready(self) {
             match self.control.recv(&mut datagram) {
-                Ok(8) => {
-                    let mut word = [0; 8];
-                    word.copy_from_slice(&datagram[..8]);
-                    let watermark = u64::from_le_bytes(word);
-                    if watermark > self.watermark {
-                        self.watermark = watermark;
+                Ok(16) => {
+                    let word = |i: usize| {
+                        let mut bytes = [0; 8];
+                        bytes.copy_from_slice(&datagram[i * 8..(i + 1) * 8]);
+                        u64::from_le_bytes(bytes)
+                    };
+                    let (opened, watermark) = (word(0), word(1));
+                    if opened > self.opened || watermark > self.watermark {
+                        self.opened = self.opened.max(opened);
+                        self.watermark = self.watermark.max(watermark);
                         last_progress = Instant::now();
                         resyncs = 0;
                     }
@@ -495,18 +527,11 @@ impl Credit {
                 if resyncs > MAX_RESYNCS {
                     return Err("the receiver stopped returning credits".into());
                 }
-                // Re-sync: treat what is in flight as lost and let this ticket through.
-                // The receiver counts the missing events as lost.
-                self.watermark = ticket + 1 - self.window;
+                resync(self);
                 last_progress = Instant::now();
             }
         }
         Ok(())
-    }
-
-    /// The granted ticket was used by a build.
-    fn spent(&mut self) {
-        self.ticket = None;
     }
 }
 
@@ -572,24 +597,18 @@ impl StreamCheck {
 struct Watermark {
     /// Every counter below this one has been received (or given up as lost).
     below: u64,
-    /// Counters received above `below`: at most a window's worth.
+    /// Counters received above `below`: at most the replay guard's worth.
     above: BTreeSet<u64>,
     /// Since when a counter has been missing below a received one.
     gap_since: Option<Instant>,
-    /// The watermark last sent to the senders.
-    sent: u64,
-    /// Send a new watermark once it has moved this far.
-    step: u64,
 }
 
 impl Watermark {
-    fn new(window: u64) -> Self {
+    fn new() -> Self {
         Self {
             below: 0,
             above: BTreeSet::new(),
             gap_since: None,
-            sent: 0,
-            step: (window / 4).max(1),
         }
     }
 
@@ -646,6 +665,12 @@ struct Receiver {
     event_size: usize,
     scratch: Vec<u8>,
     watermark: Watermark,
+    /// Packets opened so far (FIN packets included): frees the senders' slots.
+    opened: u64,
+    /// The credit last sent: packets opened and the watermark.
+    credit_sent: (u64, u64),
+    /// Send credit once the packets opened have moved this far.
+    step: u64,
     totals: Received,
 }
 
@@ -665,7 +690,10 @@ impl Receiver {
             streams,
             event_size,
             scratch: Vec::with_capacity(event_size),
-            watermark: Watermark::new(window),
+            watermark: Watermark::new(),
+            opened: 0,
+            credit_sent: (0, 0),
+            step: (window / 4).max(1),
             totals: Received::default(),
         }
     }
@@ -698,7 +726,10 @@ impl Receiver {
                     last_datagram = Instant::now();
                     self.totals.elapsed = last_datagram - start;
                     self.handle(buf.freeze());
-                    if self.watermark.below >= self.watermark.sent + self.watermark.step {
+                    let (opened, watermark) = self.credit_sent;
+                    if self.opened >= opened + self.step
+                        || self.watermark.below >= watermark + REPLAY_GUARD / 4
+                    {
                         self.send_credit(socket, controls)?;
                     }
                 }
@@ -725,11 +756,13 @@ impl Receiver {
     }
 
     fn send_credit(&mut self, socket: &UdpSocket, controls: &[SocketAddr]) -> io::Result<()> {
-        let watermark = self.watermark.below.to_le_bytes();
+        let mut credit = [0; 16];
+        credit[..8].copy_from_slice(&self.opened.to_le_bytes());
+        credit[8..].copy_from_slice(&self.watermark.below.to_le_bytes());
         for control in controls {
-            socket.send_to(&watermark, control)?;
+            socket.send_to(&credit, control)?;
         }
-        self.watermark.sent = self.watermark.below;
+        self.credit_sent = (self.opened, self.watermark.below);
         Ok(())
     }
 
@@ -743,6 +776,7 @@ impl Receiver {
                 return;
             }
         };
+        self.opened += 1;
         let header = packet.header();
         // The nonce is the session prefix (4 bytes) and the counter (u64 LE).
         let mut counter = [0; 8];
