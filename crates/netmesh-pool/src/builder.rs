@@ -5,8 +5,8 @@ use std::fmt;
 use bytes::{Bytes, BytesMut};
 use netmesh_cipher::{PacketCipher, TxCounter};
 use netmesh_wire::{
-    EventFrame, NetHeader, PacketFlags, EVENT_LEN_PREFIX, HEADER_SIZE, MAX_EVENTS_PER_PACKET,
-    MAX_PACKET_SIZE, MAX_PAYLOAD_SIZE, NONCE_SIZE, TAG_SIZE,
+    aad_from_bytes, EventFrame, NetHeader, PacketFlags, EVENT_LEN_PREFIX, HEADER_SIZE,
+    MAX_EVENTS_PER_PACKET, MAX_PACKET_SIZE, MAX_PAYLOAD_SIZE, NONCE_SIZE, TAG_SIZE,
 };
 
 use crate::BuildError;
@@ -276,6 +276,7 @@ impl PacketBuilder {
     /// # Errors
     ///
     /// As [`try_build`](Self::try_build).
+    #[inline]
     pub fn try_build_subprotocol(
         &mut self,
         stream_id: u64,
@@ -432,11 +433,13 @@ impl PacketBuilder {
         let payload_len = usize::from(header.payload_len);
         self.start_packet(HEADER_SIZE + payload_len + TAG_SIZE);
         let state = &mut *self.state;
-        state.buf.extend_from_slice(&header.to_bytes());
+        let header_bytes = header.to_bytes();
+        state.buf.extend_from_slice(&header_bytes);
         write_payload(&mut state.buf);
         debug_assert_eq!(state.buf.len(), HEADER_SIZE + payload_len);
 
-        let aad = header.aad();
+        // From the bytes already serialized: `header.aad()` would serialize again.
+        let aad = aad_from_bytes(&header_bytes);
         let (counter, tag) = match state
             .cipher
             .seal_in_place_detached(&aad, &mut state.buf[HEADER_SIZE..])
