@@ -209,6 +209,7 @@ impl PacketBuilder {
     /// more than `MAX_EVENTS_PER_PACKET` events, a payload over `MAX_PAYLOAD_SIZE`, or an
     /// exhausted TX counter.
     #[must_use = "the packet is the result; building it used a nonce"]
+    #[inline]
     pub fn build(
         &mut self,
         stream_id: u64,
@@ -261,6 +262,7 @@ impl PacketBuilder {
     ///     Err(BuildError::PayloadTooLarge { len: 8109, max: 8108 })
     /// );
     /// ```
+    #[inline]
     pub fn try_build(
         &mut self,
         stream_id: u64,
@@ -306,7 +308,14 @@ impl PacketBuilder {
         .with_channel_hash(self.state.channel_hash)
         .with_subprotocol(subprotocol_id);
         self.seal(&header, |buf| {
-            EventFrame::write_events(events, buf);
+            // `EventFrame::write_events` would size the frames again; they were sized and
+            // capped above and `buf` has room for exactly them.
+            for event in events {
+                // Cannot saturate: every event is within the checked payload length.
+                let len = u32::try_from(event.len()).unwrap_or(u32::MAX);
+                buf.extend_from_slice(&len.to_le_bytes());
+                buf.extend_from_slice(event);
+            }
         })
     }
 
@@ -351,12 +360,10 @@ impl PacketBuilder {
     pub fn try_build_handshake(&mut self, payload: &[u8]) -> Result<Bytes, BuildError> {
         let len = payload.len();
         let payload_len = payload_len_field(len)?;
-        self.start_packet(HEADER_SIZE + len);
-        self.state
-            .buf
-            .extend_from_slice(&NetHeader::handshake(payload_len).to_bytes());
-        self.state.buf.extend_from_slice(payload);
-        Ok(self.state.buf.split().freeze())
+        let mut packet = self.take_packet_buffer(HEADER_SIZE + len);
+        packet.extend_from_slice(&NetHeader::handshake(payload_len).to_bytes());
+        packet.extend_from_slice(payload);
+        Ok(packet.freeze())
     }
 
     /// Splits `events` into as many packets as needed and builds them lazily, with
@@ -412,57 +419,61 @@ impl PacketBuilder {
         })
     }
 
-    /// Makes room for a packet of `total` bytes at the start of `buf`.
-    fn start_packet(&mut self, total: usize) {
-        self.state.buf.clear();
+    /// Carves an empty buffer of exactly `total` bytes' capacity for the next packet off
+    /// the front of the current chunk.
+    ///
+    /// Carving first, before any byte is written, puts the chunk's reference-count
+    /// increment where the store buffer is empty; after the packet's writes it waits for
+    /// them to drain.
+    #[inline]
+    fn take_packet_buffer(&mut self, total: usize) -> BytesMut {
+        let buf = &mut self.state.buf;
+        buf.clear();
         // Reclaiming never allocates: it succeeds when the chunk's tail has room or when
         // every packet carved from it has been dropped.
-        if !self.state.buf.try_reclaim(total) {
+        if !buf.try_reclaim(total) {
             // Held packets pin the current chunk; start a fresh one instead of growing, so
             // each held packet pins only the chunk it was carved from.
-            self.state.buf = BytesMut::with_capacity(CHUNK_SIZE.max(total));
+            *buf = BytesMut::with_capacity(CHUNK_SIZE.max(total));
         }
+        let rest = buf.split_off(total);
+        std::mem::replace(buf, rest)
     }
 
     /// Writes `header`, the payload, encrypts the payload in place and appends the tag.
+    #[inline]
     fn seal(
         &mut self,
         header: &NetHeader,
         write_payload: impl FnOnce(&mut BytesMut),
     ) -> Result<Bytes, BuildError> {
         let payload_len = usize::from(header.payload_len);
-        self.start_packet(HEADER_SIZE + payload_len + TAG_SIZE);
-        let state = &mut *self.state;
+        let mut packet = self.take_packet_buffer(HEADER_SIZE + payload_len + TAG_SIZE);
         let header_bytes = header.to_bytes();
-        state.buf.extend_from_slice(&header_bytes);
-        write_payload(&mut state.buf);
-        debug_assert_eq!(state.buf.len(), HEADER_SIZE + payload_len);
+        packet.extend_from_slice(&header_bytes);
+        write_payload(&mut packet);
+        debug_assert_eq!(packet.len(), HEADER_SIZE + payload_len);
 
         // From the bytes already serialized: `header.aad()` would serialize again.
         let aad = aad_from_bytes(&header_bytes);
-        let (counter, tag) = match state
-            .cipher
-            .seal_in_place_detached(&aad, &mut state.buf[HEADER_SIZE..])
-        {
-            Ok(sealed) => sealed,
-            Err(error) => {
-                state.buf.clear();
-                return Err(error.into());
-            }
-        };
-        state.buf[NONCE_PREFIX_RANGE].copy_from_slice(&state.cipher.session_prefix());
-        state.buf[NONCE_COUNTER_RANGE].copy_from_slice(&counter.to_le_bytes());
-        state.buf.extend_from_slice(&tag);
-        Ok(state.buf.split().freeze())
+        let cipher = &self.state.cipher;
+        // On error the carved buffer is dropped: its bytes go back with the chunk.
+        let (counter, tag) = cipher.seal_in_place_detached(&aad, &mut packet[HEADER_SIZE..])?;
+        packet[NONCE_PREFIX_RANGE].copy_from_slice(&cipher.session_prefix());
+        packet[NONCE_COUNTER_RANGE].copy_from_slice(&counter.to_le_bytes());
+        packet.extend_from_slice(&tag);
+        Ok(packet.freeze())
     }
 }
 
 /// `value` as a header field, if it is within `cap` (every cap fits a `u16`).
+#[inline]
 fn capped_u16(value: usize, cap: usize) -> Option<u16> {
     u16::try_from(value).ok().filter(|_| value <= cap)
 }
 
 /// A payload length as the header's `payload_len`, if it fits one packet.
+#[inline]
 fn payload_len_field(len: usize) -> Result<u16, BuildError> {
     capped_u16(len, MAX_PAYLOAD_SIZE).ok_or(BuildError::PayloadTooLarge {
         len,
@@ -470,6 +481,7 @@ fn payload_len_field(len: usize) -> Result<u16, BuildError> {
     })
 }
 
+#[inline]
 fn unwrap_build(result: Result<Bytes, BuildError>) -> Bytes {
     match result {
         Ok(packet) => packet,

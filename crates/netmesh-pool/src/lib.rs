@@ -46,6 +46,7 @@ macro_rules! builder_guard {
         impl std::ops::Deref for $guard<'_> {
             type Target = $crate::PacketBuilder;
 
+            #[inline]
             fn deref(&self) -> &$crate::PacketBuilder {
                 self.builder
                     .as_ref()
@@ -54,6 +55,7 @@ macro_rules! builder_guard {
         }
 
         impl std::ops::DerefMut for $guard<'_> {
+            #[inline]
             fn deref_mut(&mut self) -> &mut $crate::PacketBuilder {
                 self.builder
                     .as_mut()
