@@ -73,6 +73,84 @@ fn build(c: &mut Criterion) {
     group.finish();
 }
 
+/// Time per packet of `f` minus `g`, the two run in alternating blocks of 64 so that both
+/// see the same machine: on a shared, noisy host the difference of two benchmarks run
+/// seconds apart drifts by more than the overhead being measured.
+fn interleaved_difference(
+    iters: u64,
+    mut ours: impl FnMut(),
+    mut bare: impl FnMut(),
+) -> Duration {
+    const BLOCK: u64 = 64;
+    let (mut ours_time, mut bare_time) = (Duration::ZERO, Duration::ZERO);
+    let mut done = 0;
+    while done < iters {
+        let n = (iters - done).min(BLOCK);
+        let start = Instant::now();
+        for _ in 0..n {
+            bare();
+        }
+        bare_time += start.elapsed();
+        let start = Instant::now();
+        for _ in 0..n {
+            ours();
+        }
+        ours_time += start.elapsed();
+        done += n;
+    }
+    ours_time.saturating_sub(bare_time)
+}
+
+/// The builder's own cost per packet: build minus the bare seal of the same payload,
+/// interleaved. The ratio to the bare seal is `1 + overhead / bare` with the bare time
+/// from the `build` group.
+fn build_overhead(c: &mut Criterion) {
+    let mut group = c.benchmark_group("build_overhead");
+    let bare = bare_ring_key();
+    let pool = PacketPool::new(8, &KEY, SESSION);
+    let local = ThreadLocalPool::new(8, &KEY, SESSION);
+    for shape in Shape::ALL {
+        let events = shape.make();
+        let mut buf = vec![0u8; shape.payload_len()];
+        let mut counter = 0u64;
+        let mut sequence = 0u64;
+        let mut held = pool.get();
+        group.bench_function(BenchmarkId::new("packet_pool", shape.label()), |b| {
+            b.iter_custom(|iters| {
+                interleaved_difference(
+                    iters,
+                    || {
+                        sequence += 1;
+                        black_box(held.build(1, sequence, black_box(&events), PacketFlags::NONE));
+                    },
+                    || {
+                        counter += 1;
+                        black_box(bare_ring_seal(&bare, counter, black_box(&mut buf)));
+                    },
+                )
+            });
+        });
+        drop(held);
+        let mut held = local.get();
+        group.bench_function(BenchmarkId::new("thread_local_pool", shape.label()), |b| {
+            b.iter_custom(|iters| {
+                interleaved_difference(
+                    iters,
+                    || {
+                        sequence += 1;
+                        black_box(held.build(1, sequence, black_box(&events), PacketFlags::NONE));
+                    },
+                    || {
+                        counter += 1;
+                        black_box(bare_ring_seal(&bare, counter, black_box(&mut buf)));
+                    },
+                )
+            });
+        });
+    }
+    group.finish();
+}
+
 fn get_return(c: &mut Criterion) {
     let mut group = c.benchmark_group("pool_get_return");
     let pool = PacketPool::new(8, &KEY, SESSION);
@@ -142,6 +220,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = build, get_return, threads
+    targets = build, build_overhead, get_return, threads
 }
 criterion_main!(benches);

@@ -1,0 +1,141 @@
+//! Ratios measured by interleaving, for a shared and noisy host.
+//!
+//! Criterion runs each benchmark for seconds before the next, so on a host whose speed
+//! drifts by 10-20% from one minute to the next, the ratio of two criterion results
+//! drifts too. Here the compared loops run in alternating blocks of 2000 packets, a ratio
+//! is taken per round, and the median of 301 rounds is printed: both sides see the same
+//! machine. `cargo bench -p netmesh-benches --bench interleaved`.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use netmesh_benches::{bare_ring_key, bare_ring_seal, Shape, KEY, SESSION};
+use netmesh_pool::{shared_local_pool, PacketPool, ThreadLocalPool};
+use netmesh_wire::{PacketFlags, HEADER_SIZE};
+
+const BLOCK: u64 = 2_000;
+const ROUNDS: usize = 301;
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Nanoseconds `f` takes for one block.
+fn time_block(mut f: impl FnMut(u64)) -> f64 {
+    let start = Instant::now();
+    for i in 0..BLOCK {
+        f(i);
+    }
+    start.elapsed().as_secs_f64() * 1e9
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument is not supported here.
+    build_ratios();
+    thread_scaling();
+}
+
+/// Held-builder build / bare seal per shape, and the floor: the bare seal plus the least
+/// any zero-copy `Bytes` hand-out costs (carve, freeze, drop).
+fn build_ratios() {
+    let bare = bare_ring_key();
+    let pool = PacketPool::new(8, &KEY, SESSION);
+    let local = ThreadLocalPool::new(8, &KEY, SESSION);
+    println!("build / bare ring seal, held builder (median of {ROUNDS} interleaved rounds)");
+    for shape in Shape::ALL {
+        let events = shape.make();
+        let payload = shape.payload_len();
+        let total = HEADER_SIZE + payload + 16;
+        let mut buf = vec![0u8; payload];
+        let mut chunk = BytesMut::with_capacity(8192);
+        let mut pooled = pool.get();
+        let mut cached = local.get();
+        let mut counter = 0u64;
+        let (mut bare_ns, mut floor, mut packet_pool, mut thread_local) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            let seal = time_block(|_| {
+                counter += 1;
+                black_box(bare_ring_seal(&bare, counter, black_box(&mut buf)));
+            });
+            let carve = time_block(|_| {
+                counter += 1;
+                chunk.clear();
+                let _ = chunk.try_reclaim(total);
+                chunk.resize(total, 0);
+                let tag = bare_ring_seal(&bare, counter, &mut chunk[HEADER_SIZE..total - 16]);
+                chunk[total - 16..].copy_from_slice(&tag);
+                black_box(chunk.split().freeze());
+            });
+            let a = time_block(|s| {
+                black_box(pooled.build(1, s, black_box(&events), PacketFlags::NONE));
+            });
+            let b = time_block(|s| {
+                black_box(cached.build(1, s, black_box(&events), PacketFlags::NONE));
+            });
+            bare_ns.push(seal / BLOCK as f64);
+            floor.push(carve / seal);
+            packet_pool.push(a / seal);
+            thread_local.push(b / seal);
+        }
+        println!(
+            "  {:>8}: bare {:7.1} ns   floor {:.3}   PacketPool {:.3}   ThreadLocalPool {:.3}",
+            shape.label(),
+            median(bare_ns),
+            median(floor),
+            median(packet_pool),
+            median(thread_local)
+        );
+    }
+}
+
+/// Packets/s on 2 threads over 1 thread, 1 x 64 B, one SharedLocalPool; the bare seal
+/// (nothing shared) beside it.
+fn thread_scaling() {
+    const PACKETS: u64 = 100_000;
+    let pool = shared_local_pool(16, &KEY, SESSION);
+    let events = Shape::ALL[0].make();
+    let build = |threads: u64| -> f64 {
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                let (pool, events) = (&pool, &events);
+                scope.spawn(move || {
+                    let mut builder = pool.get();
+                    for s in 0..PACKETS / threads {
+                        black_box(builder.build(t, s, events, PacketFlags::NONE));
+                    }
+                });
+            }
+        });
+        start.elapsed().as_secs_f64()
+    };
+    let seal = |threads: u64| -> f64 {
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(move || {
+                    let key = bare_ring_key();
+                    let mut buf = vec![0u8; Shape::ALL[0].payload_len()];
+                    for counter in 0..PACKETS / threads {
+                        black_box(bare_ring_seal(&key, counter, &mut buf));
+                    }
+                });
+            }
+        });
+        start.elapsed().as_secs_f64()
+    };
+    let (mut ours, mut bare) = (Vec::new(), Vec::new());
+    for _ in 0..101 {
+        ours.push(build(1) / build(2));
+        bare.push(seal(1) / seal(2));
+    }
+    println!(
+        "2 threads / 1 thread, 1 x 64 B (median of 101 interleaved rounds): \
+         SharedLocalPool {:.2}x   bare ring seal {:.2}x",
+        median(ours),
+        median(bare)
+    );
+}
