@@ -76,11 +76,7 @@ fn build(c: &mut Criterion) {
 /// Time per packet of `f` minus `g`, the two run in alternating blocks of 64 so that both
 /// see the same machine: on a shared, noisy host the difference of two benchmarks run
 /// seconds apart drifts by more than the overhead being measured.
-fn interleaved_difference(
-    iters: u64,
-    mut ours: impl FnMut(),
-    mut bare: impl FnMut(),
-) -> Duration {
+fn interleaved_difference(iters: u64, mut ours: impl FnMut(), mut bare: impl FnMut()) -> Duration {
     const BLOCK: u64 = 64;
     let (mut ours_time, mut bare_time) = (Duration::ZERO, Duration::ZERO);
     let mut done = 0;

@@ -307,16 +307,7 @@ impl PacketBuilder {
         .with_origin(self.state.origin_hash)
         .with_channel_hash(self.state.channel_hash)
         .with_subprotocol(subprotocol_id);
-        self.seal(&header, |buf| {
-            // `EventFrame::write_events` would size the frames again; they were sized and
-            // capped above and `buf` has room for exactly them.
-            for event in events {
-                // Cannot saturate: every event is within the checked payload length.
-                let len = u32::try_from(event.len()).unwrap_or(u32::MAX);
-                buf.extend_from_slice(&len.to_le_bytes());
-                buf.extend_from_slice(event);
-            }
-        })
+        self.seal(&header, |buf| write_frames(events, len, buf))
     }
 
     /// Builds an authenticated heartbeat: a bare header and the tag of an empty payload.
@@ -466,6 +457,58 @@ impl PacketBuilder {
     }
 }
 
+/// Appends the frames of `events`, `len` bytes in all, to `buf`, which has room for them.
+///
+/// `EventFrame::write_events` would size the frames again and copy each event with a
+/// call to `memcpy`; for many small events those calls cost more than the copies, so
+/// the frames are written into zeroed space with inline copies instead.
+#[inline]
+fn write_frames(events: &[Bytes], len: usize, buf: &mut BytesMut) {
+    if let [event] = events {
+        // One event: nothing to gain, and zeroing a large payload first would cost.
+        buf.extend_from_slice(&frame_len(event));
+        buf.extend_from_slice(event);
+        return;
+    }
+    let start = buf.len();
+    buf.resize(start + len, 0);
+    let mut out = &mut buf[start..];
+    for event in events {
+        // In bounds: `len` is the sum of the frame sizes of these very events.
+        let (prefix, rest) = out.split_at_mut(EVENT_LEN_PREFIX);
+        prefix.copy_from_slice(&frame_len(event));
+        let (body, rest) = rest.split_at_mut(event.len());
+        copy_small(body, event);
+        out = rest;
+    }
+}
+
+/// An event's length prefix. Cannot saturate: every event is within the checked payload.
+#[inline]
+fn frame_len(event: &[u8]) -> [u8; EVENT_LEN_PREFIX] {
+    u32::try_from(event.len()).unwrap_or(u32::MAX).to_le_bytes()
+}
+
+/// `dst.copy_from_slice(src)` for slices of equal length, with fixed-size (inlined)
+/// copies up to 64 bytes: two overlapping copies of the largest size class that fits.
+#[inline]
+fn copy_small(dst: &mut [u8], src: &[u8]) {
+    fn overlapping<const N: usize>(dst: &mut [u8], src: &[u8]) {
+        let n = src.len();
+        dst[..N].copy_from_slice(&src[..N]);
+        dst[n - N..].copy_from_slice(&src[n - N..]);
+    }
+    match src.len() {
+        0 => {}
+        1..=3 => dst.copy_from_slice(src),
+        4..=7 => overlapping::<4>(dst, src),
+        8..=15 => overlapping::<8>(dst, src),
+        16..=31 => overlapping::<16>(dst, src),
+        32..=64 => overlapping::<32>(dst, src),
+        _ => dst.copy_from_slice(src),
+    }
+}
+
 /// `value` as a header field, if it is within `cap` (every cap fits a `u16`).
 #[inline]
 fn capped_u16(value: usize, cap: usize) -> Option<u16> {
@@ -588,6 +631,45 @@ mod tests {
             chunk_starts <= 2,
             "{chunk_starts} chunk changes for 100 small packets"
         );
+    }
+
+    #[test]
+    fn copy_small_copies_every_length_exactly() {
+        let src: Vec<u8> = (1..=200).collect();
+        for len in 0..=150 {
+            let mut dst = vec![0u8; len + 2];
+            copy_small(&mut dst[1..=len], &src[..len]);
+            assert_eq!(&dst[1..=len], &src[..len], "length {len}");
+            assert_eq!((dst[0], dst[len + 1]), (0, 0), "length {len} wrote outside");
+        }
+    }
+
+    #[test]
+    fn frames_of_many_and_of_one_event_decode_back() {
+        for sizes in [
+            vec![],
+            vec![0],
+            vec![3],
+            vec![0, 1, 7, 8, 31, 33, 64, 65, 300],
+            vec![64; 50],
+        ] {
+            let events: Vec<Bytes> = sizes
+                .iter()
+                .map(|&n: &usize| {
+                    Bytes::from(
+                        (0..n)
+                            .map(|i| (i * 7 + n).to_le_bytes()[0])
+                            .collect::<Vec<u8>>(),
+                    )
+                })
+                .collect();
+            let len = EventFrame::calculate_size(&events);
+            let mut buf = BytesMut::with_capacity(len);
+            write_frames(&events, len, &mut buf);
+            let mut expected = BytesMut::new();
+            EventFrame::write_events(&events, &mut expected);
+            assert_eq!(buf, expected, "{sizes:?}");
+        }
     }
 
     #[test]
