@@ -110,16 +110,14 @@ impl PacketOpener {
                 found: header.session_id,
             });
         }
-        let (prefix, counter) = header.nonce.split_at(4);
+        let prefix = &header.nonce[..4];
         if prefix != self.prefix {
             return Err(OpenError::WrongNoncePrefix {
                 expected: self.prefix,
                 found: [prefix[0], prefix[1], prefix[2], prefix[3]],
             });
         }
-        let mut counter_bytes = [0; 8];
-        counter_bytes.copy_from_slice(counter);
-        let counter = u64::from_le_bytes(counter_bytes);
+        let counter = header.nonce_counter();
         self.window.check(counter)?;
 
         let mut header_bytes = [0; HEADER_SIZE];

@@ -242,8 +242,7 @@ mod tests {
             .into_iter()
             .map(|mut b| {
                 let header = NetHeader::parse(&b.build(0, 0, &[Bytes::new()], PacketFlags::NONE));
-                let nonce = header.unwrap().nonce;
-                u64::from_le_bytes(nonce[4..].try_into().unwrap())
+                header.unwrap().nonce_counter()
             })
             .collect();
         counters.sort_unstable();

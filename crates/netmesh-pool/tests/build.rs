@@ -21,8 +21,9 @@ const KEY: [u8; 32] = [0x5a; 32];
 const SESSION: u64 = 0x1122_3344_5566_7788;
 
 fn counter_of(packet: &[u8]) -> u64 {
-    let header = NetHeader::parse(packet).expect("built packets parse");
-    u64::from_le_bytes(header.nonce[4..].try_into().expect("8 counter bytes"))
+    NetHeader::parse(packet)
+        .expect("built packets parse")
+        .nonce_counter()
 }
 
 /// Checks a packet with the cipher crate alone: length, tag, strict frames.

@@ -298,6 +298,26 @@ impl NetHeader {
         self
     }
 
+    /// The nonce counter: the last 8 bytes of the nonce, little-endian (header bytes
+    /// 16..24). The first 4 nonce bytes are the session prefix.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_wire::{NetHeader, PacketFlags};
+    ///
+    /// let mut nonce = [0xee; 12];
+    /// nonce[4..].copy_from_slice(&513u64.to_le_bytes());
+    /// let header = NetHeader::new(1, 0, 0, nonce, 0, 0, PacketFlags::NONE);
+    /// assert_eq!(header.nonce_counter(), 513);
+    /// ```
+    #[inline]
+    #[must_use]
+    pub const fn nonce_counter(&self) -> u64 {
+        let n = &self.nonce;
+        u64::from_le_bytes([n[4], n[5], n[6], n[7], n[8], n[9], n[10], n[11]])
+    }
+
     /// The AEAD associated data: the wire header without the nonce and with hop_count
     /// zeroed, so forwarders may count hops without breaking the tag.
     ///

@@ -421,7 +421,8 @@ impl Sender {
                 builder.build_batch(self.stream_id, sequence, &events, PacketFlags::RELIABLE)?;
             for packet in batch.by_ref() {
                 let packet = packet?;
-                self.credit.wait_for(nonce_counter(&packet)?)?;
+                self.credit
+                    .wait_for(NetHeader::parse(&packet)?.nonce_counter())?;
                 socket.send_to(&packet, self.destination)?;
                 sent.packets += 1;
             }
@@ -434,18 +435,11 @@ impl Sender {
             .pool
             .get()
             .try_build(self.stream_id, sequence, &[], PacketFlags::FIN)?;
-        self.credit.wait_for(nonce_counter(&fin)?)?;
+        self.credit
+            .wait_for(NetHeader::parse(&fin)?.nonce_counter())?;
         socket.send_to(&fin, self.destination)?;
         Ok(sent)
     }
-}
-
-/// The nonce counter a built packet carries (header bytes 16..24).
-fn nonce_counter(packet: &[u8]) -> Result<u64, RunError> {
-    let header = NetHeader::parse(packet)?;
-    let mut counter = [0; 8];
-    counter.copy_from_slice(&header.nonce[4..]);
-    Ok(u64::from_le_bytes(counter))
 }
 
 /// A sender's view of the credit.
@@ -778,10 +772,7 @@ impl Receiver {
         };
         self.opened += 1;
         let header = packet.header();
-        // The nonce is the session prefix (4 bytes) and the counter (u64 LE).
-        let mut counter = [0; 8];
-        counter.copy_from_slice(&header.nonce[4..]);
-        self.watermark.admit(u64::from_le_bytes(counter));
+        self.watermark.admit(header.nonce_counter());
 
         let stream = usize::try_from(header.stream_id)
             .ok()
