@@ -161,11 +161,10 @@ impl TxCounter {
     /// thread's lease is used up, on this and every later call.
     #[inline]
     pub fn next(&self) -> Result<u64, CipherError> {
-        let id = self.shared.id;
         LEASES
             .try_with(|slots| {
                 let hot = slots[0].get();
-                if hot.id == id && hot.next < hot.end && self.is_fresh(&hot) {
+                if self.can_use(&hot) {
                     slots[0].set(Lease {
                         next: hot.next + 1,
                         ..hot
@@ -189,7 +188,7 @@ impl TxCounter {
             .position(|slot| slot.get().id == id)
             .unwrap_or(LEASE_SLOTS - 1);
         let mut lease = slots[index].get();
-        if lease.id != id || lease.next >= lease.end || !self.is_fresh(&lease) {
+        if !self.can_use(&lease) {
             let (first, end) = self.lease(COUNTER_LEASE)?;
             lease = Lease {
                 id,
@@ -210,11 +209,13 @@ impl TxCounter {
         Ok(value)
     }
 
-    /// Whether no other thread has leased counters so far beyond `lease` that the
-    /// receiver may already have moved past it.
+    /// Whether `lease` is this counter's, has values left, and no other thread has
+    /// leased counters so far beyond it that the receiver may already have moved past it.
     #[inline]
-    fn is_fresh(&self, lease: &Lease) -> bool {
-        self.shared.epoch.load(Ordering::Relaxed) <= lease.epoch + 1
+    fn can_use(&self, lease: &Lease) -> bool {
+        lease.id == self.shared.id
+            && lease.next < lease.end
+            && self.shared.epoch.load(Ordering::Relaxed) <= lease.epoch + 1
     }
 
     /// Takes up to `max` consecutive counters from the shared counter: `(first, end)`.
@@ -226,15 +227,16 @@ impl TxCounter {
         // Ordering: Relaxed is enough. Each value must be taken once, and read-modify-
         // writes of one atomic are totally ordered whatever the memory ordering; the
         // counter publishes no other memory.
+        // `MAX_COUNTER + 1 == u64::MAX`: the sum never overflows.
+        let end_from = |first: u64| first + max.min(MAX_COUNTER + 1 - first);
         let first = self
             .shared
             .next
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |next| {
-                // `MAX_COUNTER + 1 == u64::MAX`: the sum never overflows.
-                (next <= MAX_COUNTER).then(|| next + max.min(MAX_COUNTER + 1 - next))
+                (next <= MAX_COUNTER).then(|| end_from(next))
             })
             .map_err(|_| CipherError::CounterExhausted)?;
-        let end = first + max.min(MAX_COUNTER + 1 - first);
+        let end = end_from(first);
         let epoch = (end - 1) >> EPOCH_SHIFT;
         // Relaxed: a stale epoch only delays dropping another thread's lease, exactly as
         // a thread preempted between taking a counter and sending would.
@@ -250,12 +252,11 @@ impl TxCounter {
     /// returns.
     #[must_use]
     pub fn peek(&self) -> u64 {
-        let id = self.shared.id;
         let leased = LEASES.try_with(|slots| {
             slots
                 .iter()
                 .map(Cell::get)
-                .find(|lease| lease.id == id && lease.next < lease.end && self.is_fresh(lease))
+                .find(|lease| self.can_use(lease))
                 .map(|lease| lease.next)
         });
         match leased {
