@@ -10,9 +10,11 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use netmesh_benches::{bare_ring_key, bare_ring_seal, Shape, KEY, SESSION};
+use netmesh_benches::{
+    bare_ring_key, bare_ring_seal, build_on_threads, seal_on_threads, Shape, KEY, SESSION,
+};
 use netmesh_pool::{shared_local_pool, PacketPool, ThreadLocalPool};
-use netmesh_wire::{PacketFlags, HEADER_SIZE};
+use netmesh_wire::{PacketFlags, HEADER_SIZE, TAG_SIZE};
 
 const BLOCK: u64 = 2_000;
 const ROUNDS: usize = 301;
@@ -47,7 +49,7 @@ fn build_ratios() {
     for shape in Shape::ALL {
         let events = shape.make();
         let payload = shape.payload_len();
-        let total = HEADER_SIZE + payload + 16;
+        let total = HEADER_SIZE + payload + TAG_SIZE;
         let mut buf = vec![0u8; payload];
         let mut chunk = BytesMut::with_capacity(8192);
         let mut pooled = pool.get();
@@ -65,8 +67,8 @@ fn build_ratios() {
                 chunk.clear();
                 let _ = chunk.try_reclaim(total);
                 chunk.resize(total, 0);
-                let tag = bare_ring_seal(&bare, counter, &mut chunk[HEADER_SIZE..total - 16]);
-                chunk[total - 16..].copy_from_slice(&tag);
+                let tag = bare_ring_seal(&bare, counter, &mut chunk[HEADER_SIZE..total - TAG_SIZE]);
+                chunk[total - TAG_SIZE..].copy_from_slice(&tag);
                 black_box(chunk.split().freeze());
             });
             let a = time_block(|s| {
@@ -97,40 +99,12 @@ fn thread_scaling() {
     const PACKETS: u64 = 100_000;
     let pool = shared_local_pool(16, &KEY, SESSION);
     let events = Shape::ALL[0].make();
-    let build = |threads: u64| -> f64 {
-        let start = Instant::now();
-        std::thread::scope(|scope| {
-            for t in 0..threads {
-                let (pool, events) = (&pool, &events);
-                scope.spawn(move || {
-                    let mut builder = pool.get();
-                    for s in 0..PACKETS / threads {
-                        black_box(builder.build(t, s, events, PacketFlags::NONE));
-                    }
-                });
-            }
-        });
-        start.elapsed().as_secs_f64()
-    };
-    let seal = |threads: u64| -> f64 {
-        let start = Instant::now();
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(move || {
-                    let key = bare_ring_key();
-                    let mut buf = vec![0u8; Shape::ALL[0].payload_len()];
-                    for counter in 0..PACKETS / threads {
-                        black_box(bare_ring_seal(&key, counter, &mut buf));
-                    }
-                });
-            }
-        });
-        start.elapsed().as_secs_f64()
-    };
+    let build = |threads| build_on_threads(&pool, &events, threads, PACKETS / threads);
+    let seal = |threads| seal_on_threads(threads, PACKETS / threads);
     let (mut ours, mut bare) = (Vec::new(), Vec::new());
     for _ in 0..101 {
-        ours.push(build(1) / build(2));
-        bare.push(seal(1) / seal(2));
+        ours.push(build(1).as_secs_f64() / build(2).as_secs_f64());
+        bare.push(seal(1).as_secs_f64() / seal(2).as_secs_f64());
     }
     println!(
         "2 threads / 1 thread, 1 x 64 B (median of 101 interleaved rounds): \

@@ -5,8 +5,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use netmesh_benches::{bare_ring_key, bare_ring_seal, Shape, KEY, SESSION};
-use netmesh_pool::{shared_local_pool, PacketPool, ThreadLocalPool};
+use netmesh_benches::{
+    bare_ring_key, bare_ring_seal, build_on_threads, seal_on_threads, Shape, KEY, SESSION,
+};
+use netmesh_pool::{shared_local_pool, PacketBuilder, PacketPool, ThreadLocalPool};
 use netmesh_wire::PacketFlags;
 
 fn build(c: &mut Criterion) {
@@ -110,39 +112,33 @@ fn build_overhead(c: &mut Criterion) {
         let mut buf = vec![0u8; shape.payload_len()];
         let mut counter = 0u64;
         let mut sequence = 0u64;
-        let mut held = pool.get();
-        group.bench_function(BenchmarkId::new("packet_pool", shape.label()), |b| {
-            b.iter_custom(|iters| {
-                interleaved_difference(
-                    iters,
-                    || {
-                        sequence += 1;
-                        black_box(held.build(1, sequence, black_box(&events), PacketFlags::NONE));
-                    },
-                    || {
-                        counter += 1;
-                        black_box(bare_ring_seal(&bare, counter, black_box(&mut buf)));
-                    },
-                )
+        let (mut pooled, mut cached) = (pool.get(), local.get());
+        let builders: [(&str, &mut PacketBuilder); 2] = [
+            ("packet_pool", &mut pooled),
+            ("thread_local_pool", &mut cached),
+        ];
+        for (name, held) in builders {
+            group.bench_function(BenchmarkId::new(name, shape.label()), |b| {
+                b.iter_custom(|iters| {
+                    interleaved_difference(
+                        iters,
+                        || {
+                            sequence += 1;
+                            black_box(held.build(
+                                1,
+                                sequence,
+                                black_box(&events),
+                                PacketFlags::NONE,
+                            ));
+                        },
+                        || {
+                            counter += 1;
+                            black_box(bare_ring_seal(&bare, counter, black_box(&mut buf)));
+                        },
+                    )
+                });
             });
-        });
-        drop(held);
-        let mut held = local.get();
-        group.bench_function(BenchmarkId::new("thread_local_pool", shape.label()), |b| {
-            b.iter_custom(|iters| {
-                interleaved_difference(
-                    iters,
-                    || {
-                        sequence += 1;
-                        black_box(held.build(1, sequence, black_box(&events), PacketFlags::NONE));
-                    },
-                    || {
-                        counter += 1;
-                        black_box(bare_ring_seal(&bare, counter, black_box(&mut buf)));
-                    },
-                )
-            });
-        });
+        }
     }
     group.finish();
 }
@@ -170,42 +166,14 @@ fn threads(c: &mut Criterion) {
     for threads in [1u64, 2] {
         group.bench_function(BenchmarkId::new("thread_local_pool", threads), |b| {
             b.iter_custom(|iters| {
-                let per_thread = iters.div_ceil(threads);
-                let start = Instant::now();
-                std::thread::scope(|scope| {
-                    for t in 0..threads {
-                        let (pool, events) = (&pool, &events);
-                        scope.spawn(move || {
-                            let mut builder = pool.get();
-                            for s in 0..per_thread {
-                                black_box(builder.build(t, s, events, PacketFlags::NONE));
-                            }
-                        });
-                    }
-                });
-                start.elapsed()
+                build_on_threads(&pool, &events, threads, iters.div_ceil(threads))
             });
         });
     }
     // The machine's own ceiling: the bare AEAD on 1 and 2 threads, nothing shared.
     for threads in [1u64, 2] {
         group.bench_function(BenchmarkId::new("bare_ring_seal", threads), |b| {
-            b.iter_custom(|iters| {
-                let per_thread = iters.div_ceil(threads);
-                let start = Instant::now();
-                std::thread::scope(|scope| {
-                    for _ in 0..threads {
-                        scope.spawn(move || {
-                            let key = bare_ring_key();
-                            let mut buf = vec![0u8; Shape::ALL[0].payload_len()];
-                            for counter in 0..per_thread {
-                                black_box(bare_ring_seal(&key, counter, &mut buf));
-                            }
-                        });
-                    }
-                });
-                start.elapsed()
-            });
+            b.iter_custom(|iters| seal_on_threads(threads, iters.div_ceil(threads)));
         });
     }
     group.finish();

@@ -1,7 +1,12 @@
 //! Shared helpers for the netmesh criterion benchmarks: the packet shapes every
 //! send/receive group measures, and the bare ring AEAD they are compared with.
 
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
 use bytes::Bytes;
+use netmesh_pool::ThreadLocalPool;
+use netmesh_wire::PacketFlags;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
 
 /// The key every bench uses.
@@ -95,4 +100,45 @@ pub fn bare_ring_seal(key: &LessSafeKey, counter: u64, buf: &mut [u8]) -> [u8; 1
     let mut out = [0; 16];
     out.copy_from_slice(tag.as_ref());
     out
+}
+
+/// Time for `threads` threads to build `per_thread` packets of `events` each, every thread
+/// through its own guard of the shared `pool`.
+pub fn build_on_threads(
+    pool: &ThreadLocalPool,
+    events: &[Bytes],
+    threads: u64,
+    per_thread: u64,
+) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            scope.spawn(move || {
+                let mut builder = pool.get();
+                for s in 0..per_thread {
+                    black_box(builder.build(t, s, events, PacketFlags::NONE));
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
+/// Time for `threads` threads to seal `per_thread` 1 x 64 B payloads each with the bare
+/// ring AEAD, nothing shared: the machine's own ceiling for [`build_on_threads`].
+#[must_use]
+pub fn seal_on_threads(threads: u64, per_thread: u64) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(move || {
+                let key = bare_ring_key();
+                let mut buf = vec![0u8; Shape::ALL[0].payload_len()];
+                for counter in 0..per_thread {
+                    black_box(bare_ring_seal(&key, counter, &mut buf));
+                }
+            });
+        }
+    });
+    start.elapsed()
 }
