@@ -411,11 +411,8 @@ impl PacketBuilder {
     }
 
     /// Carves an empty buffer of exactly `total` bytes' capacity for the next packet off
-    /// the front of the current chunk.
-    ///
-    /// Carving first, before any byte is written, puts the chunk's reference-count
-    /// increment where the store buffer is empty; after the packet's writes it waits for
-    /// them to drain.
+    /// the front of the current chunk; the packet is then written through its own handle
+    /// and frozen as it is.
     #[inline]
     fn take_packet_buffer(&mut self, total: usize) -> BytesMut {
         let buf = &mut self.state.buf;
