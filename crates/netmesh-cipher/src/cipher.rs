@@ -102,7 +102,9 @@ impl<B: Backend> PacketCipher<B> {
     /// [`CipherError::CounterExhausted`] when the counter is used up (nothing is
     /// encrypted); [`CipherError::BufferTooLarge`] when `data` is beyond the AEAD's limit
     /// (the counter taken is then skipped, never reused).
-    #[inline]
+    // Always inlined: called, its result travels through memory and its frame is set up
+    // around an AEAD call of ~200 ns; measured 1-2% of a 1 x 64 B packet build.
+    #[inline(always)]
     pub fn seal_in_place_detached(
         &self,
         aad: &[u8],

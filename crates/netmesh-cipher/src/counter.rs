@@ -102,20 +102,48 @@ struct Lease {
     epoch: u64,
 }
 
-impl Lease {
-    const EMPTY: Self = Self {
-        id: 0,
-        next: 0,
-        end: 0,
-        epoch: 0,
-    };
+/// A place in [`LEASES`] holding a [`Lease`] field by field, so that taking a value
+/// stores only `next`.
+struct Slot {
+    id: Cell<u64>,
+    next: Cell<u64>,
+    end: Cell<u64>,
+    epoch: Cell<u64>,
+}
+
+impl Slot {
+    /// An empty slot (ids start at 1).
+    const fn empty() -> Self {
+        Self {
+            id: Cell::new(0),
+            next: Cell::new(0),
+            end: Cell::new(0),
+            epoch: Cell::new(0),
+        }
+    }
+
+    #[inline]
+    fn get(&self) -> Lease {
+        Lease {
+            id: self.id.get(),
+            next: self.next.get(),
+            end: self.end.get(),
+            epoch: self.epoch.get(),
+        }
+    }
+
+    fn set(&self, lease: Lease) {
+        self.id.set(lease.id);
+        self.next.set(lease.next);
+        self.end.set(lease.end);
+        self.epoch.set(lease.epoch);
+    }
 }
 
 thread_local! {
-    /// This thread's leases, most recently used first. `Copy` data only: no destructor,
-    /// so it stays usable while the thread exits.
-    static LEASES: [Cell<Lease>; LEASE_SLOTS] =
-        const { [const { Cell::new(Lease::EMPTY) }; LEASE_SLOTS] };
+    /// This thread's leases, most recently used first. No destructor, so it stays
+    /// usable while the thread exits.
+    static LEASES: [Slot; LEASE_SLOTS] = const { [const { Slot::empty() }; LEASE_SLOTS] };
 }
 
 impl TxCounter {
@@ -165,10 +193,7 @@ impl TxCounter {
             .try_with(|slots| {
                 let hot = slots[0].get();
                 if self.can_use(&hot) {
-                    slots[0].set(Lease {
-                        next: hot.next + 1,
-                        ..hot
-                    });
+                    slots[0].next.set(hot.next + 1);
                     return Ok(hot.next);
                 }
                 self.next_cold(slots)
@@ -179,7 +204,7 @@ impl TxCounter {
     /// `next` when the most recent lease is not this counter's or is used up.
     #[cold]
     #[inline(never)]
-    fn next_cold(&self, slots: &[Cell<Lease>; LEASE_SLOTS]) -> Result<u64, CipherError> {
+    fn next_cold(&self, slots: &[Slot; LEASE_SLOTS]) -> Result<u64, CipherError> {
         let id = self.shared.id;
         // This counter's slot, or else the least recently used one (evicting its lease:
         // at worst a gap in another counter's values).
@@ -255,7 +280,7 @@ impl TxCounter {
         let leased = LEASES.try_with(|slots| {
             slots
                 .iter()
-                .map(Cell::get)
+                .map(Slot::get)
                 .find(|lease| self.can_use(lease))
                 .map(|lease| lease.next)
         });

@@ -2,13 +2,14 @@
 
 use std::fmt;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use netmesh_cipher::{PacketCipher, TxCounter};
 use netmesh_wire::{
     aad_from_bytes, EventFrame, NetHeader, PacketFlags, EVENT_LEN_PREFIX, HEADER_SIZE,
-    MAX_EVENTS_PER_PACKET, MAX_PACKET_SIZE, MAX_PAYLOAD_SIZE, NONCE_SIZE, TAG_SIZE,
+    MAX_EVENTS_PER_PACKET, MAX_PAYLOAD_SIZE, NONCE_SIZE, TAG_SIZE,
 };
 
+use crate::chunk::Chunk;
 use crate::BuildError;
 
 /// Header bytes 12..16: the nonce prefix derived from the session id.
@@ -16,9 +17,6 @@ const NONCE_PREFIX_RANGE: std::ops::Range<usize> = 12..16;
 /// Header bytes 16..24: the little-endian nonce counter.
 const NONCE_COUNTER_RANGE: std::ops::Range<usize> = 16..24;
 const _: () = assert!(NONCE_COUNTER_RANGE.end - NONCE_PREFIX_RANGE.start == NONCE_SIZE);
-
-/// Size of the buffer chunks packets are carved from: one maximal packet.
-const CHUNK_SIZE: usize = MAX_PACKET_SIZE;
 
 /// Builds encrypted packets from events.
 ///
@@ -58,7 +56,7 @@ pub struct PacketBuilder {
 
 struct BuilderState {
     cipher: PacketCipher,
-    buf: BytesMut,
+    chunk: Chunk,
     session_id: u64,
     origin_hash: u64,
     channel_hash: u16,
@@ -128,7 +126,7 @@ impl PacketBuilder {
         let builder = Self {
             state: Box::new(BuilderState {
                 cipher: PacketCipher::with_counter(key, session_id, counter),
-                buf: BytesMut::with_capacity(CHUNK_SIZE),
+                chunk: Chunk::new(),
                 session_id,
                 origin_hash,
                 channel_hash: 0,
@@ -307,7 +305,7 @@ impl PacketBuilder {
         .with_origin(self.state.origin_hash)
         .with_channel_hash(self.state.channel_hash)
         .with_subprotocol(subprotocol_id);
-        self.seal(&header, |buf| write_frames(events, len, buf))
+        self.seal(&header, |buf| write_frames(events, buf))
     }
 
     /// Builds an authenticated heartbeat: a bare header and the tag of an empty payload.
@@ -351,9 +349,10 @@ impl PacketBuilder {
     pub fn try_build_handshake(&mut self, payload: &[u8]) -> Result<Bytes, BuildError> {
         let len = payload.len();
         let payload_len = payload_len_field(len)?;
-        let mut packet = self.take_packet_buffer(HEADER_SIZE + len);
-        packet.extend_from_slice(&NetHeader::handshake(payload_len).to_bytes());
-        packet.extend_from_slice(payload);
+        let mut packet = self.state.chunk.take(HEADER_SIZE + len);
+        let (head, rest) = split_header(&mut packet);
+        NetHeader::handshake(payload_len).write_to(head);
+        rest.copy_from_slice(payload);
         Ok(packet.freeze())
     }
 
@@ -410,74 +409,58 @@ impl PacketBuilder {
         })
     }
 
-    /// Carves an empty buffer of exactly `total` bytes' capacity for the next packet off
-    /// the front of the current chunk; the packet is then written through its own handle
-    /// and frozen as it is.
-    #[inline]
-    fn take_packet_buffer(&mut self, total: usize) -> BytesMut {
-        let buf = &mut self.state.buf;
-        buf.clear();
-        // Reclaiming never allocates: it succeeds when the chunk's tail has room or when
-        // every packet carved from it has been dropped.
-        if !buf.try_reclaim(total) {
-            // Held packets pin the current chunk; start a fresh one instead of growing, so
-            // each held packet pins only the chunk it was carved from.
-            *buf = BytesMut::with_capacity(CHUNK_SIZE.max(total));
-        }
-        let rest = buf.split_off(total);
-        std::mem::replace(buf, rest)
-    }
-
-    /// Writes `header`, the payload, encrypts the payload in place and appends the tag.
+    /// Writes `header` and the payload into a packet buffer of exactly their size plus
+    /// the tag's, encrypts the payload in place and writes the tag and the nonce.
+    /// `write_payload` must write every byte of the slice it is given.
     #[inline]
     fn seal(
         &mut self,
         header: &NetHeader,
-        write_payload: impl FnOnce(&mut BytesMut),
+        write_payload: impl FnOnce(&mut [u8]),
     ) -> Result<Bytes, BuildError> {
         let payload_len = usize::from(header.payload_len);
-        let mut packet = self.take_packet_buffer(HEADER_SIZE + payload_len + TAG_SIZE);
-        let header_bytes = header.to_bytes();
-        packet.extend_from_slice(&header_bytes);
-        write_payload(&mut packet);
-        debug_assert_eq!(packet.len(), HEADER_SIZE + payload_len);
-
-        // From the bytes already serialized: `header.aad()` would serialize again.
-        let aad = aad_from_bytes(&header_bytes);
-        let cipher = &self.state.cipher;
-        // On error the carved buffer is dropped: its bytes go back with the chunk.
-        let (counter, tag) = cipher.seal_in_place_detached(&aad, &mut packet[HEADER_SIZE..])?;
-        packet[NONCE_PREFIX_RANGE].copy_from_slice(&cipher.session_prefix());
-        packet[NONCE_COUNTER_RANGE].copy_from_slice(&counter.to_le_bytes());
-        packet.extend_from_slice(&tag);
+        let state = &mut *self.state;
+        let mut packet = state.chunk.take(HEADER_SIZE + payload_len + TAG_SIZE);
+        let (head, rest) = split_header(&mut packet);
+        let (payload, tag_out) = rest.split_at_mut(payload_len);
+        header.write_to(head);
+        write_payload(payload);
+        let cipher = &state.cipher;
+        // On error the packet buffer is dropped: its bytes go back with the chunk.
+        let (counter, tag) = cipher.seal_in_place_detached(&aad_from_bytes(head), payload)?;
+        tag_out.copy_from_slice(&tag);
+        head[NONCE_PREFIX_RANGE].copy_from_slice(&cipher.session_prefix());
+        head[NONCE_COUNTER_RANGE].copy_from_slice(&counter.to_le_bytes());
         Ok(packet.freeze())
     }
 }
 
-/// Appends the frames of `events`, `len` bytes in all, to `buf`, which has room for them.
-///
-/// `EventFrame::write_events` would size the frames again and copy each event with a
-/// call to `memcpy`; for many small events those calls cost more than the copies, so
-/// the frames are written into zeroed space with inline copies instead.
+/// The header space at the front of a packet buffer, and the rest.
 #[inline]
-fn write_frames(events: &[Bytes], len: usize, buf: &mut BytesMut) {
-    if let [event] = events {
-        // One event: nothing to gain, and zeroing a large payload first would cost.
-        buf.extend_from_slice(&frame_len(event));
-        buf.extend_from_slice(event);
-        return;
-    }
-    let start = buf.len();
-    buf.resize(start + len, 0);
-    let mut out = &mut buf[start..];
+fn split_header(packet: &mut [u8]) -> (&mut [u8; HEADER_SIZE], &mut [u8]) {
+    packet
+        .split_first_chunk_mut()
+        .expect("a packet buffer has room for the header")
+}
+
+/// Writes the frames of `events` into `out`, which is exactly their size.
+///
+/// `EventFrame::write_events` appends to a `BytesMut`, updating its length and calling
+/// `memcpy` for each event; for small events that costs more than the copies.
+#[inline]
+fn write_frames(events: &[Bytes], mut out: &mut [u8]) {
     for event in events {
-        // In bounds: `len` is the sum of the frame sizes of these very events.
         let (prefix, rest) = out.split_at_mut(EVENT_LEN_PREFIX);
         prefix.copy_from_slice(&frame_len(event));
         let (body, rest) = rest.split_at_mut(event.len());
         copy_small(body, event);
         out = rest;
     }
+    // Every byte written: the buffer holds an earlier packet's bytes.
+    assert!(
+        out.is_empty(),
+        "frames are smaller than the space sized for them"
+    );
 }
 
 /// An event's length prefix. Cannot saturate: every event is within the checked payload.
@@ -541,7 +524,7 @@ impl fmt::Debug for PacketBuilder {
                 &format_args!("{:#018x}", self.state.origin_hash),
             )
             .field("channel_hash", &self.state.channel_hash)
-            .field("buffer_capacity", &self.state.buf.capacity())
+            .field("buffer_capacity", &self.state.chunk.capacity())
             .finish_non_exhaustive()
     }
 }
@@ -595,6 +578,8 @@ impl fmt::Debug for BatchBuild<'_> {
 
 #[cfg(test)]
 mod tests {
+    use bytes::BytesMut;
+
     use super::*;
 
     #[test]
@@ -660,13 +645,35 @@ mod tests {
                     )
                 })
                 .collect();
-            let len = EventFrame::calculate_size(&events);
-            let mut buf = BytesMut::with_capacity(len);
-            write_frames(&events, len, &mut buf);
+            // Stale bytes where the frames go, as in a reused chunk.
+            let mut buf = vec![0xee; EventFrame::calculate_size(&events)];
+            write_frames(&events, &mut buf);
             let mut expected = BytesMut::new();
             EventFrame::write_events(&events, &mut expected);
             assert_eq!(buf, expected, "{sizes:?}");
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "frames are smaller than the space sized for them")]
+    fn frames_that_leave_space_unwritten_panic() {
+        write_frames(&[Bytes::from_static(b"abc")], &mut [0; 8]);
+    }
+
+    #[test]
+    fn a_packet_in_a_reused_chunk_equals_one_from_a_fresh_builder() {
+        let events = [Bytes::from_static(b"small"), Bytes::from_static(b"")];
+        let mut used = PacketBuilder::new(&[5; 32], 9);
+        for (sequence, fill) in [(0, 0xff), (1, 0x00), (2, 0x5a)] {
+            let big = vec![Bytes::from(vec![fill; 2000]); 4];
+            drop(used.build(1, sequence, &big, PacketFlags::RELIABLE));
+        }
+        drop(used.build_handshake(&[0xcc; 3000]));
+        let packet = used.build(7, 3, &events, PacketFlags::NONE);
+
+        let counter = TxCounter::starting_at(3);
+        let mut fresh = PacketBuilder::with_shared_counter(&[5; 32], 9, 0, counter);
+        assert_eq!(packet, fresh.build(7, 3, &events, PacketFlags::NONE));
     }
 
     #[test]

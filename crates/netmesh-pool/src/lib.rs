@@ -36,7 +36,7 @@
 //! - `ring` (default): the assembly AEAD backend of netmesh-cipher. Without it the
 //!   pure-Rust RustCrypto backend is used; both produce the same bytes.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 /// `Deref`/`DerefMut` to the lent [`PacketBuilder`], `Drop` handing it back through
 /// `pool.$give_back(builder)`, and `Debug`, for a guard with fields `pool` and
@@ -83,6 +83,7 @@ macro_rules! builder_guard {
 pub(crate) use builder_guard;
 
 mod builder;
+mod chunk;
 mod error;
 mod hygiene;
 mod local;
