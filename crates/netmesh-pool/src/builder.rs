@@ -20,12 +20,13 @@ const _: () = assert!(NONCE_COUNTER_RANGE.end - NONCE_PREFIX_RANGE.start == NONC
 
 /// Builds encrypted packets from events.
 ///
-/// A builder owns one buffer. Each packet is written into it once — header space, then
-/// the event frames, encrypted in place, then the tag — and handed out as a [`Bytes`]
-/// that shares the buffer. When the caller has dropped the previous packets, the next
-/// build reuses the same memory: no heap allocation per packet in steady state. When the
-/// caller holds packets (a send queue), consecutive packets are carved from the same
-/// chunk, so held packets pin about their own size, plus at most one partly used chunk.
+/// A builder owns an 8 KiB chunk of memory. Each packet is cut off its front at exactly
+/// its size and written there once — header, then the event frames, encrypted in place,
+/// then the tag — and handed out as a [`Bytes`] that shares the chunk. When the caller
+/// has dropped the earlier packets by the time the chunk is used up, it starts over from
+/// its beginning: no heap allocation per packet in steady state. When the caller holds
+/// packets (a send queue), a new chunk follows the used-up one, so held packets pin about
+/// their own size, plus at most one partly used chunk.
 ///
 /// Builders normally come from a [`PacketPool`](crate::PacketPool) or a
 /// [`ThreadLocalPool`](crate::ThreadLocalPool), whose builders share one TX nonce

@@ -13,7 +13,7 @@ use bytes::BytesMut;
 use netmesh_wire::MAX_PACKET_SIZE;
 
 /// Size of a chunk: one maximal packet.
-pub(crate) const CHUNK_SIZE: usize = MAX_PACKET_SIZE;
+const CHUNK_SIZE: usize = MAX_PACKET_SIZE;
 
 /// One allocation that packets are carved from, front to back.
 ///
