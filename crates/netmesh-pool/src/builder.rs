@@ -5,8 +5,8 @@ use std::fmt;
 use bytes::Bytes;
 use netmesh_cipher::{PacketCipher, TxCounter};
 use netmesh_wire::{
-    aad_from_bytes, EventFrame, NetHeader, PacketFlags, EVENT_LEN_PREFIX, HEADER_SIZE,
-    MAX_EVENTS_PER_PACKET, MAX_PAYLOAD_SIZE, NONCE_SIZE, TAG_SIZE,
+    EventFrame, NetHeader, PacketFlags, EVENT_LEN_PREFIX, HEADER_SIZE, MAX_EVENTS_PER_PACKET,
+    MAX_PAYLOAD_SIZE, NONCE_SIZE, TAG_SIZE,
 };
 
 use crate::chunk::Chunk;
@@ -428,7 +428,7 @@ impl PacketBuilder {
         write_payload(payload);
         let cipher = &state.cipher;
         // On error the packet buffer is dropped: its bytes go back with the chunk.
-        let (counter, tag) = cipher.seal_in_place_detached(&aad_from_bytes(head), payload)?;
+        let (counter, tag) = cipher.seal_in_place_detached(&header.aad(), payload)?;
         tag_out.copy_from_slice(&tag);
         head[NONCE_PREFIX_RANGE].copy_from_slice(&cipher.session_prefix());
         head[NONCE_COUNTER_RANGE].copy_from_slice(&counter.to_le_bytes());

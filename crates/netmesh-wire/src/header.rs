@@ -337,7 +337,57 @@ impl NetHeader {
     #[inline]
     #[must_use]
     pub fn aad(&self) -> [u8; AAD_SIZE] {
-        aad_from_bytes(&self.to_bytes())
+        let w = self.words();
+        // Wire bytes 0..12 without hop_count, then 24..68, packed into aligned words.
+        let aad_words = [
+            w[0] & !(0xff << (8 * HOP_COUNT_OFFSET)),
+            (w[1] & 0xffff_ffff) | w[3] << 32,
+            w[3] >> 32 | w[4] << 32,
+            w[4] >> 32 | w[5] << 32,
+            w[5] >> 32 | w[6] << 32,
+            w[6] >> 32 | w[7] << 32,
+            w[7] >> 32 | w[8] << 32,
+        ];
+        let mut aad = [0; AAD_SIZE];
+        for (out, word) in aad.chunks_exact_mut(8).zip(aad_words) {
+            out.copy_from_slice(&word.to_le_bytes());
+        }
+        aad
+    }
+
+    /// The wire bytes as little-endian words: word `k` holds bytes `8k..8k + 8`, the last
+    /// holds bytes 64..68 in its low half.
+    ///
+    /// Assembled in registers so that [`write_to`](Self::write_to) and [`aad`](Self::aad)
+    /// each store whole words and nothing reads the header back: the packet build that
+    /// derived its AAD from the written header bytes stalled on store forwarding (1 x 64 B
+    /// build / bare seal 1.11-1.14 before, 1.09-1.13 after, docs/BENCHMARKS.md).
+    #[inline]
+    fn words(&self) -> [u64; 9] {
+        fn wide(value: impl Into<u64>) -> u64 {
+            value.into()
+        }
+        let nonce = &self.nonce;
+        let prefix = u32::from_le_bytes([nonce[0], nonce[1], nonce[2], nonce[3]]);
+        [
+            wide(self.magic)
+                | wide(self.version) << 16
+                | wide(self.flags.bits()) << 24
+                | wide(self.priority) << 32
+                | wide(self.hop_ttl) << 40
+                | wide(self.hop_count) << 48
+                | wide(self.frag_flags) << 56,
+            wide(self.subprotocol_id) | wide(self.channel_hash) << 16 | u64::from(prefix) << 32,
+            self.nonce_counter(),
+            self.session_id,
+            self.stream_id,
+            self.sequence,
+            self.origin_hash,
+            u64::from(self.subnet_id)
+                | wide(self.fragment_id) << 32
+                | wide(self.fragment_offset) << 48,
+            wide(self.payload_len) | wide(self.event_count) << 16,
+        ]
     }
 
     /// The header's 68 wire bytes.
@@ -374,26 +424,12 @@ impl NetHeader {
     /// ```
     #[inline]
     pub fn write_to(&self, out: &mut [u8; HEADER_SIZE]) {
-        // Constant ranges into a fixed-size array: the compiler checks every bound.
-        out[0..2].copy_from_slice(&self.magic.to_le_bytes());
-        out[2] = self.version;
-        out[3] = self.flags.bits();
-        out[4] = self.priority;
-        out[5] = self.hop_ttl;
-        out[HOP_COUNT_OFFSET] = self.hop_count;
-        out[7] = self.frag_flags;
-        out[8..10].copy_from_slice(&self.subprotocol_id.to_le_bytes());
-        out[10..NONCE_OFFSET].copy_from_slice(&self.channel_hash.to_le_bytes());
-        out[NONCE_OFFSET..SESSION_ID_OFFSET].copy_from_slice(&self.nonce);
-        out[SESSION_ID_OFFSET..32].copy_from_slice(&self.session_id.to_le_bytes());
-        out[32..40].copy_from_slice(&self.stream_id.to_le_bytes());
-        out[40..48].copy_from_slice(&self.sequence.to_le_bytes());
-        out[48..56].copy_from_slice(&self.origin_hash.to_le_bytes());
-        out[56..60].copy_from_slice(&self.subnet_id.to_le_bytes());
-        out[60..62].copy_from_slice(&self.fragment_id.to_le_bytes());
-        out[62..PAYLOAD_LEN_OFFSET].copy_from_slice(&self.fragment_offset.to_le_bytes());
-        out[PAYLOAD_LEN_OFFSET..66].copy_from_slice(&self.payload_len.to_le_bytes());
-        out[66..HEADER_SIZE].copy_from_slice(&self.event_count.to_le_bytes());
+        let words = self.words();
+        let (head, tail) = out.split_at_mut(PAYLOAD_LEN_OFFSET);
+        for (out, word) in head.chunks_exact_mut(8).zip(words) {
+            out.copy_from_slice(&word.to_le_bytes());
+        }
+        tail.copy_from_slice(&words[8].to_le_bytes()[..4]);
     }
 
     /// Decodes the first 68 bytes of `data` the way net-mesh 0.23 does: `None` when
