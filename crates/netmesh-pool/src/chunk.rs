@@ -40,10 +40,10 @@ impl Chunk {
     /// A buffer of exactly `total` bytes, cut off the front of the chunk. Its bytes are
     /// whatever earlier packets left there: the caller must overwrite every one of them.
     ///
-    /// When the caller has dropped every packet cut from this chunk, the chunk starts
-    /// over from its beginning, so packets dropped before the next `take` cost no
-    /// allocation. When packets are still held (a send queue), a new chunk is allocated
-    /// once this one is used up, so held packets pin only the chunks they came from.
+    /// Once the chunk's tail is too short for the packet: if every packet cut from it has
+    /// been dropped, the chunk starts over from its beginning, so callers that drop their
+    /// packets cause no allocation; if packets are still held (a send queue), a new chunk
+    /// is allocated, so held packets pin only the chunks they came from.
     #[inline]
     pub(crate) fn take(&mut self, total: usize) -> BytesMut {
         self.buf.clear();
