@@ -36,6 +36,7 @@ fn time_block(mut f: impl FnMut(u64)) -> f64 {
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not supported here.
     build_ratios();
+    held_ratios();
     thread_scaling();
 }
 
@@ -90,6 +91,37 @@ fn build_ratios() {
             median(packet_pool),
             median(thread_local)
         );
+    }
+}
+
+/// Build / bare seal while the caller holds the last 64 packets (a send queue): packets
+/// then cannot reuse their chunk, so new chunks are allocated as old ones fill.
+fn held_ratios() {
+    const QUEUE: usize = 64;
+    let bare = bare_ring_key();
+    let pool = PacketPool::new(8, &KEY, SESSION);
+    println!("build / bare ring seal, last {QUEUE} packets held (median of {ROUNDS} rounds)");
+    for shape in [Shape::ALL[0], Shape::ALL[4]] {
+        let events = shape.make();
+        let mut buf = vec![0u8; shape.payload_len()];
+        let mut builder = pool.get();
+        let mut queue = std::collections::VecDeque::with_capacity(QUEUE + 1);
+        let mut counter = 0u64;
+        let mut ratios = Vec::with_capacity(ROUNDS);
+        for _ in 0..ROUNDS {
+            let seal = time_block(|_| {
+                counter += 1;
+                black_box(bare_ring_seal(&bare, counter, black_box(&mut buf)));
+            });
+            let held = time_block(|s| {
+                queue.push_back(builder.build(1, s, black_box(&events), PacketFlags::NONE));
+                if queue.len() > QUEUE {
+                    drop(queue.pop_front());
+                }
+            });
+            ratios.push(held / seal);
+        }
+        println!("  {:>8}: PacketPool {:.3}", shape.label(), median(ratios));
     }
 }
 
