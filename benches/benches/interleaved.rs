@@ -7,31 +7,14 @@
 //! machine. `cargo bench -p netmesh-benches --bench interleaved`.
 
 use std::hint::black_box;
-use std::time::Instant;
 
 use bytes::BytesMut;
 use netmesh_benches::{
-    bare_ring_key, bare_ring_seal, build_on_threads, seal_on_threads, Shape, KEY, SESSION,
+    bare_ring_key, bare_ring_seal, build_on_threads, median, seal_on_threads, time_block, Shape,
+    BLOCK, KEY, ROUNDS, SESSION,
 };
 use netmesh_pool::{shared_local_pool, PacketPool, ThreadLocalPool};
 use netmesh_wire::{PacketFlags, HEADER_SIZE, TAG_SIZE};
-
-const BLOCK: u64 = 2_000;
-const ROUNDS: usize = 301;
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-/// Nanoseconds `f` takes for one block.
-fn time_block(mut f: impl FnMut(u64)) -> f64 {
-    let start = Instant::now();
-    for i in 0..BLOCK {
-        f(i);
-    }
-    start.elapsed().as_secs_f64() * 1e9
-}
 
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument is not supported here.
@@ -78,7 +61,7 @@ fn build_ratios() {
             let b = time_block(|s| {
                 black_box(cached.build(1, s, black_box(&events), PacketFlags::NONE));
             });
-            bare_ns.push(seal / BLOCK as f64);
+            bare_ns.push(seal * 1e9 / BLOCK as f64);
             floor.push(carve / seal);
             packet_pool.push(a / seal);
             thread_local.push(b / seal);

@@ -142,3 +142,24 @@ pub fn seal_on_threads(threads: u64, per_thread: u64) -> Duration {
     });
     start.elapsed()
 }
+
+/// Packets per block in the interleaved benches: compared loops alternate block by block.
+pub const BLOCK: u64 = 2_000;
+/// Rounds of alternating blocks in the interleaved benches; ratios are their medians.
+pub const ROUNDS: usize = 301;
+
+/// The median of `values` (the upper one for an even count); `values` must not be empty.
+#[must_use]
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Seconds `f` takes for one block of [`BLOCK`] calls, each given its index.
+pub fn time_block(mut f: impl FnMut(u64)) -> f64 {
+    let start = Instant::now();
+    for i in 0..BLOCK {
+        f(i);
+    }
+    start.elapsed().as_secs_f64()
+}

@@ -9,29 +9,13 @@
 //! default backend). Both are measured against the same bare ring seal.
 
 use std::hint::black_box;
-use std::time::Instant;
 
 use net::adapter::net as reference;
-use netmesh_benches::{bare_ring_key, bare_ring_seal, Shape, KEY, SESSION};
+use netmesh_benches::{
+    bare_ring_key, bare_ring_seal, median, time_block, Shape, KEY, ROUNDS, SESSION,
+};
 use netmesh_pool::{PacketPool, ThreadLocalPool};
 use netmesh_wire::PacketFlags;
-
-const BLOCK: u64 = 2_000;
-const ROUNDS: usize = 301;
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-/// Seconds `f` takes for one block.
-fn time_block(mut f: impl FnMut(u64)) -> f64 {
-    let start = Instant::now();
-    for i in 0..BLOCK {
-        f(i);
-    }
-    start.elapsed().as_secs_f64()
-}
 
 fn main() {
     let bare = bare_ring_key();
