@@ -1,0 +1,16 @@
+//! netmesh sessions, sans-IO: net-mesh 0.23's Noise handshake and key schedule, a
+//! [`Session`] owning both directions of a peer link, flow control and reliable streams.
+//!
+//! No sockets, threads or clock of its own: datagrams in, datagrams out, time passed in
+//! (as quinn-proto and boringtun's `Tunn` do). `netmesh-udp` drives it over real sockets.
+
+#![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
+
+mod handshake;
+mod keys;
+mod session;
+
+pub use handshake::{HandshakeError, Initiator, Responder, HANDSHAKE_MESSAGE_LEN};
+pub use keys::{Prologue, Psk, PublicKey, SessionKeys, StaticKeypair};
+pub use session::Session;
