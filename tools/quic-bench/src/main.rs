@@ -19,6 +19,7 @@
 //! out_of_order, corrupt, rejected) and a few of their own.
 
 mod content;
+mod cpu;
 mod quic;
 mod sock;
 mod udp;
@@ -115,9 +116,6 @@ impl Options {
         if let Some(mtu) = self.mtu {
             args.extend(["--mtu".into(), mtu.to_string()]);
         }
-        if self.json {
-            args.push("--json".into());
-        }
         args
     }
 }
@@ -139,6 +137,9 @@ pub(crate) struct Report {
     pub(crate) out_of_order: u64,
     pub(crate) corrupt: u64,
     pub(crate) rejected: u64,
+    /// CPU seconds of the receiving and the sending side (process or thread).
+    pub(crate) receiver_cpu: f64,
+    pub(crate) sender_cpu: f64,
     /// Extra `"key": value` pairs for the JSON line (values already JSON).
     pub(crate) extra: Vec<(&'static str, String)>,
 }
@@ -147,6 +148,14 @@ impl Report {
     fn per_s(&self, n: u64) -> f64 {
         if self.seconds > 0.0 {
             n as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+
+    pub(crate) fn per_cpu_s(&self, cpu: f64) -> f64 {
+        if cpu > 0.0 {
+            self.events as f64 / cpu
         } else {
             0.0
         }
@@ -179,6 +188,20 @@ impl Report {
             self.rejected,
             if self.ok() { "OK" } else { "FAILED" },
         );
+        let mut cpu = format!(
+            "cpu: receiver {:.2} s ({:.0} events per CPU-second)",
+            self.receiver_cpu,
+            self.per_cpu_s(self.receiver_cpu)
+        );
+        if self.sender_cpu > 0.0 {
+            let _ = write!(
+                cpu,
+                ", sender {:.2} s ({:.0} events per CPU-second)",
+                self.sender_cpu,
+                self.per_cpu_s(self.sender_cpu)
+            );
+        }
+        println!("{cpu}");
         if json {
             let mut line = format!(
                 "{{\"mode\":\"{}\",\"size\":{},\"events\":{},\"bytes\":{},\"seconds\":{:.6},\"events_per_s\":{:.1},\
@@ -198,6 +221,20 @@ impl Report {
                 self.corrupt,
                 self.rejected,
             );
+            let _ = write!(
+                line,
+                ",\"receiver_cpu_s\":{:.2},\"receiver_events_per_cpu_s\":{:.1}",
+                self.receiver_cpu,
+                self.per_cpu_s(self.receiver_cpu),
+            );
+            if self.sender_cpu > 0.0 {
+                let _ = write!(
+                    line,
+                    ",\"sender_cpu_s\":{:.2},\"sender_events_per_cpu_s\":{:.1}",
+                    self.sender_cpu,
+                    self.per_cpu_s(self.sender_cpu),
+                );
+            }
             for (key, value) in &self.extra {
                 let _ = write!(line, ",\"{key}\":{value}");
             }

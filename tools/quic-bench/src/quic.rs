@@ -14,7 +14,10 @@ use rustls::crypto::{ring as provider, CryptoProvider};
 use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 
 use crate::content::Content;
-use crate::{sock, Options, Report, Result};
+use crate::{cpu, sock, Options, Report, Result};
+
+/// How long either side waits for the connection before giving up.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Bytes of events handed to quinn per `write_all`.
 const WRITE_BYTES: usize = 64 << 10;
@@ -135,8 +138,10 @@ pub(crate) fn serve(options: &Options) -> Result<bool> {
         stdout.flush()?;
         drop(stdout);
 
-        let incoming = endpoint.accept().await.ok_or("endpoint closed")?;
-        let connection = incoming.await?;
+        let incoming = tokio::time::timeout(HANDSHAKE_TIMEOUT, endpoint.accept())
+            .await?
+            .ok_or("endpoint closed")?;
+        let connection = tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await??;
         let content = Arc::new(Content::new(options.size));
         let mut readers = Vec::new();
         for stream in 0..options.streams.min(options.events) {
@@ -180,6 +185,7 @@ pub(crate) fn serve(options: &Options) -> Result<bool> {
             datagrams: stats.udp_rx.datagrams,
             lost: options.events.saturating_sub(total.seen),
             corrupt: total.corrupt,
+            receiver_cpu: cpu::process(),
             extra,
             ..Report::default()
         })
@@ -265,6 +271,7 @@ pub(crate) fn run(options: &Options) -> Result<bool> {
     let mut child = Command::new(std::env::current_exe()?)
         .arg("quic-server")
         .args(options.to_args())
+        .arg("--json")
         .stdout(Stdio::piped())
         .spawn()?;
     let mut stdout = BufReader::new(child.stdout.take().ok_or("no child stdout")?);
@@ -283,7 +290,7 @@ pub(crate) fn run(options: &Options) -> Result<bool> {
     if sent.is_err() {
         let _ = child.kill();
     }
-    let sender_lines = sent?;
+    let (sender_lines, sender_cpu) = sent?;
     let mut rest = String::new();
     stdout.read_to_string(&mut rest)?;
     let status = child.wait()?;
@@ -295,11 +302,33 @@ pub(crate) fn run(options: &Options) -> Result<bool> {
     for line in sender_lines {
         println!("{line}");
     }
-    print!("{rest}");
+    // The receiver always ends with its JSON line; the sender's CPU time joins it here.
+    let mut lines: Vec<&str> = rest.lines().collect();
+    let json = lines
+        .pop()
+        .filter(|line| line.starts_with('{') && line.ends_with('}'));
+    for line in lines {
+        println!("{line}");
+    }
+    let per_cpu_s = options.events as f64 / sender_cpu.max(f64::MIN_POSITIVE);
+    println!("cpu: sender {sender_cpu:.2} s ({per_cpu_s:.0} events per CPU-second)");
+    match json {
+        Some(json) if options.json => println!(
+            "{},\"sender_cpu_s\":{sender_cpu:.2},\"sender_events_per_cpu_s\":{per_cpu_s:.1}}}",
+            &json[..json.len() - 1]
+        ),
+        Some(_) => {}
+        None => return Err("the receiver printed no report".into()),
+    }
     Ok(status.success())
 }
 
-fn send(options: &Options, addr: SocketAddr, cert: CertificateDer<'static>) -> Result<Vec<String>> {
+/// Connects and sends every event; returns lines to print and the CPU seconds used.
+fn send(
+    options: &Options,
+    addr: SocketAddr,
+    cert: CertificateDer<'static>,
+) -> Result<(Vec<String>, f64)> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert)?;
     let tls = rustls::ClientConfig::builder_with_provider(chacha_only())
@@ -313,7 +342,8 @@ fn send(options: &Options, addr: SocketAddr, cert: CertificateDer<'static>) -> R
     runtime()?.block_on(async {
         let (socket, socket_line, _) = socket(options)?;
         let endpoint = Endpoint::new(endpoint_config(options)?, None, socket, Arc::new(quinn::TokioRuntime))?;
-        let connection = endpoint.connect_with(config, addr, "localhost")?.await?;
+        let connecting = endpoint.connect_with(config, addr, "localhost")?;
+        let connection = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting).await??;
         let content = Arc::new(Content::new(options.size));
         let mut writers = Vec::new();
         for stream in 0..options.streams.min(options.events) {
@@ -330,7 +360,8 @@ fn send(options: &Options, addr: SocketAddr, cert: CertificateDer<'static>) -> R
         let _ = connection.closed().await;
         let stats = connection.stats();
         endpoint.wait_idle().await;
-        Ok(vec![
+        let cpu = cpu::process();
+        let lines = vec![
             format!("sender socket: {socket_line}"),
             format!(
                 "sender: {} datagrams in {} send calls, path MTU {} B, {} lost packets, congestion window {} B",
@@ -340,7 +371,8 @@ fn send(options: &Options, addr: SocketAddr, cert: CertificateDer<'static>) -> R
                 stats.path.lost_packets,
                 stats.path.cwnd
             ),
-        ])
+        ];
+        Ok((lines, cpu))
     })
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use quinn_udp::{RecvMeta, Transmit, UdpSocketState, BATCH_SIZE};
 
 use crate::content::Content;
-use crate::{sock, Options, Report, Result};
+use crate::{cpu, sock, Options, Report, Result};
 
 /// netmesh's packet layout (WIRE.md): header, `len (u32 LE) ‖ event` frames, tag.
 const HEADER: usize = 68;
@@ -157,6 +157,7 @@ pub(crate) fn run(options: &Options) -> Result<bool> {
     );
     let report = &mut received.report;
     report.size = options.size;
+    report.sender_cpu = sent.cpu;
     report.extra = vec![
         ("rcvbuf", rx_granted.recv.to_string()),
         ("sndbuf", tx_granted.send.to_string()),
@@ -178,6 +179,7 @@ pub(crate) fn run(options: &Options) -> Result<bool> {
 struct Sent {
     calls: u64,
     stalls: u64,
+    cpu: f64,
 }
 
 fn send(
@@ -197,6 +199,7 @@ fn send(
     let mut sent = Sent {
         calls: 0,
         stalls: 0,
+        cpu: 0.0,
     };
     let mut packet = 0;
     while packet < layout.packets {
@@ -221,6 +224,7 @@ fn send(
         sent.calls += 1;
         packet += n;
     }
+    sent.cpu = cpu::thread();
     Ok(sent)
 }
 
@@ -327,6 +331,7 @@ fn receive(
     report.datagrams = distinct;
     report.lost = layout.events - events_seen;
     report.seconds = first.map_or(0.0, |first| (last - first).as_secs_f64());
+    report.receiver_cpu = cpu::thread();
     Ok(Received {
         report,
         calls,
