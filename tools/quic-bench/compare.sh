@@ -19,6 +19,12 @@
 #   UDP_FLAGS="--window 64"                       extra flags for the udp runs
 #   NETMESH_FLAGS="--senders 2"                   extra flags for netmesh bench
 #   NETMESH=/path/to/netmesh                      a netmesh binary built elsewhere (else: built here)
+#   LOOPBACK=0                                    skip the loopback example
+#
+# Until `netmesh bench` exists, the main workspace's loopback example (the previous main
+# job: one process, sender threads and a receiver thread, 8 KiB datagrams, a credit
+# window) stands in as a second netmesh column when it builds: `cargo build --release
+# --example loopback` from the repository root.
 set -euo pipefail
 
 rounds=${1:-5}
@@ -38,6 +44,12 @@ elif (cd "$root" && cargo build --release --quiet --bin netmesh) >/dev/null 2>&1
     netmesh="$root/target/release/netmesh"
 else
     echo "compare: no netmesh binary on this branch (cargo build --bin netmesh failed); netmesh column skipped" >&2
+fi
+
+loopback=""
+if [ "${LOOPBACK:-1}" != 0 ] && (cd "$root" && cargo build --release --quiet --example loopback) >/dev/null 2>&1 \
+    && [ -x "$root/target/release/examples/loopback" ]; then
+    loopback="$root/target/release/examples/loopback"
 fi
 
 out=$(mktemp -d)
@@ -66,6 +78,26 @@ run() {
     fi
 }
 
+# run_loopback SIZE ROUND EVENTS: the loopback example prints text, not JSON.
+run_loopback() {
+    local size=$1 round=$2 events=$3 text
+    if text=$(/usr/bin/time -o "$out/time" -f '%U %S' "$loopback" --events "$events" --event-size "$size" 2>"$out/stderr") \
+        && grep -q '^result *OK' <<<"$text"; then
+        local rate cpu per_cpu
+        rate=$(awk '/^rate / { print $4 }' <<<"$text")
+        cpu=$(tail -n 1 "$out/time" | awk '{ print $1 + $2 }')
+        per_cpu=$(awk -v e="$events" -v c="$cpu" 'BEGIN { if (c > 0) print e / c; else print "FAIL" }')
+        echo "$round $rate" >>"$out/loopback-$size"
+        echo "$round $per_cpu" >>"$out/cpu-loopback-$size"
+        printf '  %-8s %5s B  round %s: %12.0f events/s, %5.2f CPU-s, %12.0f events per CPU-second\n' \
+            loopback "$size" "$round" "$rate" "$cpu" "$per_cpu"
+    else
+        echo "$round FAIL" >>"$out/loopback-$size"
+        echo "$round FAIL" >>"$out/cpu-loopback-$size"
+        printf '  %-8s %5s B  round %s: FAILED (%s)\n' loopback "$size" "$round" "$(tail -n 1 "$out/stderr")"
+    fi
+}
+
 echo "compare: $rounds round(s) on $(nproc) CPU(s), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq "$rounds"); do
     for size in 64 1024; do
@@ -77,6 +109,9 @@ for round in $(seq "$rounds"); do
         if [ -n "$netmesh" ]; then
             # shellcheck disable=SC2086
             run netmesh "$size" "$round" "$netmesh" bench --size "$size" --events "$events" ${NETMESH_FLAGS:-}
+        fi
+        if [ -n "$loopback" ]; then
+            run_loopback "$size" "$round" "$events"
         fi
     done
 done
@@ -101,14 +136,18 @@ ratio() {
 }
 
 table() {
-    local prefix=$1 unit=$2
-    echo
-    echo "| events | netmesh $unit | quinn $unit | bare UDP $unit | netmesh/quinn | netmesh/UDP | quinn/UDP |"
-    echo "|---|---|---|---|---|---|---|"
-    for size in 64 1024; do
-        echo "| $size B | $(cell "${prefix}netmesh-$size") | $(cell "${prefix}quic-$size") | $(cell "${prefix}udp-$size") |" \
-            "$(ratio "${prefix}netmesh-$size" "${prefix}quic-$size") | $(ratio "${prefix}netmesh-$size" "${prefix}udp-$size") |" \
-            "$(ratio "${prefix}quic-$size" "${prefix}udp-$size") |"
+    local prefix=$1 unit=$2 name
+    for name in netmesh loopback; do
+        [ "$name" = loopback ] && [ -z "$loopback" ] && continue
+        [ "$name" = netmesh ] && [ -z "$netmesh" ] && continue
+        echo
+        echo "| events | $name $unit | quinn $unit | bare UDP $unit | $name/quinn | $name/UDP | quinn/UDP |"
+        echo "|---|---|---|---|---|---|---|"
+        for size in 64 1024; do
+            echo "| $size B | $(cell "${prefix}$name-$size") | $(cell "${prefix}quic-$size") | $(cell "${prefix}udp-$size") |" \
+                "$(ratio "${prefix}$name-$size" "${prefix}quic-$size") | $(ratio "${prefix}$name-$size" "${prefix}udp-$size") |" \
+                "$(ratio "${prefix}quic-$size" "${prefix}udp-$size") |"
+        done
     done
 }
 table "" "events/s"
