@@ -93,5 +93,5 @@ mod shared;
 pub use builder::{BatchBuild, PacketBuilder};
 pub use error::{BuildError, OpenError};
 pub use local::{shared_local_pool, SharedLocalPool, ThreadLocalPool, ThreadLocalPooledBuilder};
-pub use recv::{handshake_payload, OpenedPacket, PacketOpener};
+pub use recv::{handshake_payload, Datagram, EventSlices, OpenedPacket, OpenedRef, PacketOpener};
 pub use shared::{PacketPool, PooledBuilder};

@@ -237,7 +237,7 @@ fn window_edges_behave_as_specified() {
     reserved[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
     assert_eq!(
         opener.open(Bytes::from(reserved)),
-        Err(OpenError::ReservedCounter { counter: u64::MAX })
+        Err(OpenError::CounterReserved { counter: u64::MAX })
     );
     assert!(matches!(
         opener.open(packet_at(2000 + 1026, &[])),
