@@ -229,3 +229,114 @@ fn open_and_iterate_events_from_a_receive_buffer_allocates_nothing() {
     assert_eq!(bytes, 2_000 * 640);
     assert_eq!(allocations, 0);
 }
+
+/// Datagrams of every shape, sealed by one pool with consecutive counters from `first`.
+fn datagrams(pool: &PacketPool, first: u64, count: u64) -> Vec<Bytes> {
+    let shapes = shapes();
+    (first..first + count)
+        .map(|s| {
+            let events = &shapes[s as usize % shapes.len()];
+            pool.get().build(1, s, events, PacketFlags::NONE)
+        })
+        .collect()
+}
+
+#[test]
+fn a_receive_loop_opening_bytes_mut_allocates_nothing_per_datagram() {
+    let pool = PacketPool::new(4, &KEY, SESSION);
+    let opener = PacketOpener::new(&KEY, SESSION);
+    let datagrams = datagrams(&pool, 0, 2_000);
+    let total: usize = datagrams.iter().map(Bytes::len).sum();
+    // One receive buffer that the socket filled with every datagram, back to back.
+    let mut received = BytesMut::with_capacity(total);
+    for datagram in &datagrams {
+        received.extend_from_slice(datagram);
+    }
+    let start = received.as_ptr() as usize;
+    let (allocations, _, (events, bytes)) = count(|| {
+        let (mut events, mut bytes) = (0, 0);
+        for datagram in &datagrams {
+            let opened = opener
+                .open(received.split_to(datagram.len()))
+                .expect("opens");
+            // Decrypted where it lay: the payload is inside the receive buffer.
+            let at = opened.payload().as_ptr() as usize;
+            assert!(at >= start && at < start + total);
+            for event in opened.events() {
+                events += 1;
+                bytes += event.len();
+            }
+        }
+        (events, bytes)
+    });
+    assert_eq!(events, 400 * (1 + 10 + 50 + 1 + 1));
+    assert_eq!(bytes, 400 * (64 + 640 + 3200 + 1024 + 8000));
+    // The only allocation is the receive buffer's own, once: the first `split_to` turns
+    // its `Vec` into a shared buffer. Nothing per datagram.
+    assert_eq!(
+        allocations, 1,
+        "allocations over 2k datagrams from one buffer"
+    );
+}
+
+#[test]
+fn open_in_place_over_receive_slots_allocates_nothing() {
+    const SLOT: usize = 8192;
+    let pool = PacketPool::new(4, &KEY, SESSION);
+    let opener = PacketOpener::new(&KEY, SESSION);
+    let datagrams = datagrams(&pool, 0, 2_000);
+    // A flat array of fixed slots, as recvmmsg fills them, and each datagram's length.
+    let mut slots = vec![0u8; SLOT * datagrams.len()];
+    for (slot, datagram) in slots.chunks_exact_mut(SLOT).zip(&datagrams) {
+        slot[..datagram.len()].copy_from_slice(datagram);
+    }
+    let lens: Vec<usize> = datagrams.iter().map(Bytes::len).collect();
+    let (allocations, _, (events, bytes)) = count(|| {
+        let (mut events, mut bytes) = (0, 0);
+        for (slot, &len) in slots.chunks_exact_mut(SLOT).zip(&lens) {
+            let opened = opener.open_in_place(&mut slot[..len]).expect("opens");
+            for event in opened.events() {
+                events += 1;
+                bytes += event.len();
+            }
+        }
+        (events, bytes)
+    });
+    assert_eq!(events, 400 * (1 + 10 + 50 + 1 + 1));
+    assert_eq!(bytes, 400 * (64 + 640 + 3200 + 1024 + 8000));
+    assert_eq!(allocations, 0, "allocations over 2k opens in place");
+}
+
+#[test]
+fn a_bytes_mut_holding_exactly_its_datagram_allocates_nothing() {
+    let pool = PacketPool::new(4, &KEY, SESSION);
+    let opener = PacketOpener::new(&KEY, SESSION);
+    let owned: Vec<BytesMut> = datagrams(&pool, 0, 2_000)
+        .iter()
+        .map(|d| BytesMut::from(&d[..]))
+        .collect();
+    let (allocations, _, events) = count(|| {
+        owned
+            .into_iter()
+            .map(|d| opener.open(d).expect("opens").event_count())
+            .sum::<usize>()
+    });
+    assert_eq!(events, 400 * 63);
+    assert_eq!(allocations, 0, "allocations over 2k opens");
+}
+
+#[test]
+fn a_shared_datagram_costs_one_copy() {
+    let pool = PacketPool::new(4, &KEY, SESSION);
+    let opener = PacketOpener::new(&KEY, SESSION);
+    let held = datagrams(&pool, 0, 2_000);
+    let (allocations, _, events) = count(|| {
+        held.iter()
+            .map(|d| opener.open(d.clone()).expect("opens").event_count())
+            .sum::<usize>()
+    });
+    assert_eq!(events, 400 * 63);
+    // One allocation each: the copy, which is then decrypted in place and frozen
+    // without a second one (its plaintext ends where its buffer ends).
+    assert_eq!(allocations, 2_000);
+}
