@@ -1,0 +1,45 @@
+//! Receive-side ratios measured by interleaving, for a shared and noisy host (see
+//! `interleaved.rs` for why): per shape, the bare ring open, a receive loop (`split_to`
+//! off one buffer, then `open` of the `BytesMut`) and `open_in_place` on each slot of one
+//! buffer alternate batch by batch; a round is 32 batches of each, a ratio is taken per
+//! round, and the median of the rounds is printed.
+//! `cargo bench -p netmesh-benches --bench receive`.
+
+use std::time::Duration;
+
+use netmesh_benches::{median, ReceiveBatch, Shape, RECEIVE_BATCH, ROUNDS};
+
+/// Batches of each kind per round.
+const BATCHES: usize = 32;
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument is not supported here.
+    println!(
+        "open / bare ring open, {RECEIVE_BATCH} datagrams per batch in one buffer \
+         (median of {ROUNDS} interleaved rounds of {BATCHES} batches)"
+    );
+    for shape in Shape::ALL {
+        let mut batch = ReceiveBatch::new(shape);
+        let (mut bare_ns, mut receive_loop, mut in_place) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            let (mut bare, mut looped, mut slots) =
+                (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+            for _ in 0..BATCHES {
+                bare += batch.bare_open();
+                looped += batch.receive_loop();
+                slots += batch.in_place();
+            }
+            let bare = bare.as_secs_f64();
+            bare_ns.push(bare * 1e9 / (BATCHES * RECEIVE_BATCH) as f64);
+            receive_loop.push(looped.as_secs_f64() / bare);
+            in_place.push(slots.as_secs_f64() / bare);
+        }
+        println!(
+            "  {:>8}: bare {:7.1} ns   receive loop (BytesMut) {:.3}   open_in_place {:.3}",
+            shape.label(),
+            median(bare_ns),
+            median(receive_loop),
+            median(in_place)
+        );
+    }
+}
