@@ -13,32 +13,49 @@ use netmesh_benches::{median, ReceiveBatch, Shape, RECEIVE_BATCH, ROUNDS};
 const BATCHES: usize = 32;
 
 fn main() {
-    // `cargo bench` passes `--bench`; a filter argument is not supported here.
+    // `cargo bench` passes `--bench`; any other argument keeps only the shapes whose
+    // label contains it (`-- 1x64B`).
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     println!(
         "open / bare ring open, {RECEIVE_BATCH} datagrams per batch in one buffer \
          (median of {ROUNDS} interleaved rounds of {BATCHES} batches)"
     );
     for shape in Shape::ALL {
+        if !filter.is_empty() && !filter.iter().any(|f| shape.label().contains(f.as_str())) {
+            continue;
+        }
         let mut batch = ReceiveBatch::new(shape);
-        let (mut bare_ns, mut receive_loop, mut in_place) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut bare_ns, mut receive_loop, mut split, mut in_place) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
-            let (mut bare, mut looped, mut slots) =
-                (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+            let (mut bare, mut looped, mut cut, mut slots) = (
+                Duration::ZERO,
+                Duration::ZERO,
+                Duration::ZERO,
+                Duration::ZERO,
+            );
             for _ in 0..BATCHES {
                 bare += batch.bare_open();
                 looped += batch.receive_loop();
+                cut += batch.open_split();
                 slots += batch.in_place();
             }
             let bare = bare.as_secs_f64();
             bare_ns.push(bare * 1e9 / (BATCHES * RECEIVE_BATCH) as f64);
             receive_loop.push(looped.as_secs_f64() / bare);
+            split.push(cut.as_secs_f64() / bare);
             in_place.push(slots.as_secs_f64() / bare);
         }
         println!(
-            "  {:>8}: bare {:7.1} ns   receive loop (BytesMut) {:.3}   open_in_place {:.3}",
+            "  {:>8}: bare {:7.1} ns   receive loop {:.3}   open of split BytesMut {:.3}   \
+             open_in_place {:.3}",
             shape.label(),
             median(bare_ns),
             median(receive_loop),
+            median(split),
             median(in_place)
         );
     }

@@ -185,6 +185,7 @@ pub struct ReceiveBatch {
     bare: LessSafeKey,
     slots: Vec<u8>,
     received: BytesMut,
+    split: Vec<BytesMut>,
 }
 
 impl ReceiveBatch {
@@ -213,6 +214,7 @@ impl ReceiveBatch {
             bare,
             slots,
             received: BytesMut::new(),
+            split: Vec::with_capacity(RECEIVE_BATCH),
         }
     }
 
@@ -249,6 +251,27 @@ impl ReceiveBatch {
         let start = Instant::now();
         for &len in &self.lens {
             let datagram = self.received.split_to(len);
+            black_box(opener.open(datagram).map(|o| o.event_count())).ok();
+        }
+        let elapsed = start.elapsed();
+        drop(opener);
+        elapsed
+    }
+
+    /// Time to open the batch's datagrams, already cut from the one receive buffer with
+    /// `split_to` before the clock starts (the cut's reference-count increment is not
+    /// timed, the opened packets' drop is).
+    pub fn open_split(&mut self) -> Duration {
+        let opener = PacketOpener::new(&KEY, SESSION);
+        self.received.clear();
+        self.received.reserve(self.sealed.len());
+        self.received.extend_from_slice(&self.sealed);
+        self.split.clear();
+        for &len in &self.lens {
+            self.split.push(self.received.split_to(len));
+        }
+        let start = Instant::now();
+        for datagram in self.split.drain(..) {
             black_box(opener.open(datagram).map(|o| o.event_count())).ok();
         }
         let elapsed = start.elapsed();

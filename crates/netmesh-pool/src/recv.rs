@@ -199,7 +199,7 @@ impl PacketOpener {
 
     /// The checks before the AEAD, in the documented order: all that the datagram's
     /// clear bytes and a read of the window can refuse, without any cryptography.
-    #[inline]
+    #[inline(always)]
     fn check(&self, datagram: &[u8]) -> Result<Sealed, OpenError> {
         let header = NetHeader::parse(datagram)?;
         if header.flags.is_handshake() {
@@ -241,7 +241,7 @@ impl PacketOpener {
     /// The checks from the AEAD on, for a datagram that passed [`check`](Self::check):
     /// decrypts it in place, admits its counter and validates the frames. Returns the
     /// plaintext, which is where the ciphertext was.
-    #[inline]
+    #[inline(always)]
     fn unseal<'a>(&self, sealed: &Sealed, datagram: &'a mut [u8]) -> Result<&'a [u8], OpenError> {
         let (ciphertext, tag_bytes) = datagram[HEADER_SIZE..].split_at_mut(sealed.payload_len);
         let mut tag = [0; TAG_SIZE];
@@ -268,7 +268,7 @@ impl PacketOpener {
     /// tag so that the payload ends where the buffer ends: cutting the front off a
     /// [`Bytes`] never allocates, cutting its end can (a `Vec`-backed `Bytes` is promoted
     /// to a shared one to be truncated).
-    #[inline]
+    #[inline(always)]
     fn open_exclusive(
         &self,
         sealed: &Sealed,
