@@ -4,8 +4,9 @@
 //! - `open`: each iteration opens a fresh, unshared `Bytes` (counters only move forward).
 //! - `receive`: datagrams back to back in one buffer, opened in batches of
 //!   [`RECEIVE_BATCH`]: the bare ring open of each slot, a receive loop (`split_to`, then
-//!   `open` of the `BytesMut`) and `open_in_place` on each slot. The ratios recorded in
-//!   docs/BENCHMARKS.md come from `--bench receive`, which interleaves the same three.
+//!   `open` of the `BytesMut`), `open` of `BytesMut`s split off before the clock starts,
+//!   and `open_in_place` on each slot. The ratios recorded in docs/BENCHMARKS.md come
+//!   from `--bench receive`, which interleaves the same four.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -80,6 +81,9 @@ fn receive(c: &mut Criterion) {
         });
         group.bench_function(BenchmarkId::new("receive_loop", shape.label()), |b| {
             b.iter_custom(|iters| batched(iters, || batch.receive_loop()));
+        });
+        group.bench_function(BenchmarkId::new("open_split", shape.label()), |b| {
+            b.iter_custom(|iters| batched(iters, || batch.open_split()));
         });
         group.bench_function(BenchmarkId::new("open_in_place", shape.label()), |b| {
             b.iter_custom(|iters| batched(iters, || batch.in_place()));

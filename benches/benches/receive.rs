@@ -1,8 +1,9 @@
 //! Receive-side ratios measured by interleaving, for a shared and noisy host (see
 //! `interleaved.rs` for why): per shape, the bare ring open, a receive loop (`split_to`
-//! off one buffer, then `open` of the `BytesMut`) and `open_in_place` on each slot of one
-//! buffer alternate batch by batch; a round is 32 batches of each, a ratio is taken per
-//! round, and the median of the rounds is printed.
+//! off one buffer, then `open` of the `BytesMut`), `open` of `BytesMut`s split off before
+//! the clock starts, and `open_in_place` on each slot of one buffer alternate batch by
+//! batch; a round is 32 batches of each, a ratio is taken per round, and the median of
+//! the rounds is printed.
 //! `cargo bench -p netmesh-benches --bench receive`.
 
 use std::time::Duration;
