@@ -90,10 +90,11 @@ impl PacketOpener {
     /// a [`BytesMut`] (see [`Datagram`]):
     ///
     /// - A [`BytesMut`] is the caller's alone, so it is always decrypted in place, with
-    ///   no copy. Cut from a larger receive buffer with `split_to` (a receive loop), or
-    ///   holding exactly its bytes, it costs no allocation, and neither do its events.
-    ///   One exception: a `BytesMut` that owns a `Vec` with spare capacity and was never
-    ///   split becomes a shared buffer in `freeze`, one small allocation.
+    ///   no copy. Cut from a larger receive buffer with `split_to` (a receive loop), it
+    ///   costs no allocation, and neither does iterating its events. One that owns a
+    ///   `Vec` of its own (never split) costs one allocation, to share the `Vec`: when
+    ///   [`OpenedPacket::events`] first slices it if it holds exactly the datagram (to
+    ///   open it costs none), in `open` itself if it has spare capacity.
     /// - A [`Bytes`] is decrypted in place when nobody else holds its buffer, and copied
     ///   first otherwise.
     ///
@@ -199,6 +200,8 @@ impl PacketOpener {
 
     /// The checks before the AEAD, in the documented order: all that the datagram's
     /// clear bytes and a read of the window can refuse, without any cryptography.
+    // This and the two below are always inlined: called, their results travel through
+    // memory; measured 3% of a 1 x 64 B open in place.
     #[inline(always)]
     fn check(&self, datagram: &[u8]) -> Result<Sealed, OpenError> {
         let header = NetHeader::parse(datagram)?;

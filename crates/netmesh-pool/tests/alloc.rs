@@ -340,3 +340,23 @@ fn a_shared_datagram_costs_one_copy() {
     // without a second one (its plaintext ends where its buffer ends).
     assert_eq!(allocations, 2_000);
 }
+
+#[test]
+fn a_unique_vec_backed_bytes_allocates_only_when_its_events_are_sliced() {
+    let pool = PacketPool::new(4, &KEY, SESSION);
+    let opener = PacketOpener::new(&KEY, SESSION);
+    let own: Vec<Bytes> = datagrams(&pool, 0, 2_000)
+        .iter()
+        .map(unshared_promotable)
+        .collect();
+    let (allocations, _, events) = count(|| {
+        own.into_iter()
+            .map(|d| opener.open(d).expect("opens").events().count())
+            .sum::<usize>()
+    });
+    assert_eq!(events, 400 * 63);
+    // `Bytes` backed by a `Vec` becomes shared on its first clone: one allocation when
+    // `events()` first slices the payload. Cutting datagrams from a receive buffer, or
+    // opening them in place, avoids it.
+    assert_eq!(allocations, 2_000);
+}
