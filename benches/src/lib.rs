@@ -245,9 +245,7 @@ impl ReceiveBatch {
     /// refilled between batches, as a loop that reserves before each receive does.
     pub fn receive_loop(&mut self) -> Duration {
         let opener = PacketOpener::new(&KEY, SESSION);
-        self.received.clear();
-        self.received.reserve(self.sealed.len());
-        self.received.extend_from_slice(&self.sealed);
+        self.refill_received();
         let start = Instant::now();
         for &len in &self.lens {
             let datagram = self.received.split_to(len);
@@ -263,9 +261,7 @@ impl ReceiveBatch {
     /// timed, the opened packets' drop is).
     pub fn open_split(&mut self) -> Duration {
         let opener = PacketOpener::new(&KEY, SESSION);
-        self.received.clear();
-        self.received.reserve(self.sealed.len());
-        self.received.extend_from_slice(&self.sealed);
+        self.refill_received();
         self.split.clear();
         for &len in &self.lens {
             self.split.push(self.received.split_to(len));
@@ -277,6 +273,14 @@ impl ReceiveBatch {
         let elapsed = start.elapsed();
         drop(opener);
         elapsed
+    }
+
+    /// The receive buffer, reclaimed (every datagram cut from it has been dropped) and
+    /// filled with the batch again.
+    fn refill_received(&mut self) {
+        self.received.clear();
+        self.received.reserve(self.sealed.len());
+        self.received.extend_from_slice(&self.sealed);
     }
 
     /// Time to open the batch with `open_in_place`, each datagram in its slot.
