@@ -1,11 +1,9 @@
 //! The shared transmit counter, handed out to threads in small leases.
 
+use crate::sync::{thread_local, Arc, AtomicU64, Ordering, StaticAtomicU64};
+use crate::{CipherError, MAX_COUNTER};
 use core::cell::Cell;
 use core::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-
-use crate::{CipherError, MAX_COUNTER};
 
 /// How many consecutive counters a thread takes from the shared counter at a time.
 ///
@@ -13,19 +11,30 @@ use crate::{CipherError, MAX_COUNTER};
 /// takes the `lock cmpxchg` off 15 of 16 packets, and on several threads it stops the
 /// counter's cache line bouncing between cores on every packet. It also bounds how far a
 /// thread's counters can trail the others' (see [`TxCounter`]).
+#[cfg(not(loom))]
 pub const COUNTER_LEASE: u64 = 16;
+
+/// Under loom, leases of 2 so that a model of a few threads and values crosses lease and
+/// epoch boundaries.
+#[cfg(loom)]
+pub const COUNTER_LEASE: u64 = 2;
 
 /// A lease stays usable only while no counter 2 epochs beyond its first has been leased,
 /// so a packet sealed from it is at most `2 << EPOCH_SHIFT` (512) counters behind the
 /// highest counter leased so far: well inside the receiver's 1024-counter window.
+#[cfg(not(loom))]
 const EPOCH_SHIFT: u32 = 8;
+
+/// Under loom, epochs of 2 counters (one lease), so that a stale lease can be reached.
+#[cfg(loom)]
+const EPOCH_SHIFT: u32 = 1;
 
 /// Leases one thread keeps at once, for as many counters (pools, keys) used in turn.
 const LEASE_SLOTS: usize = 4;
 
 /// Counter ids: a lease names its counter by an id that is never reused, never by
 /// address, so a lease of a dropped counter can never be taken for a new one.
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static NEXT_ID: StaticAtomicU64 = StaticAtomicU64::new(1);
 
 /// The transmit counter of one sending key: hands out each counter from its start to
 /// [`MAX_COUNTER`] at most once, then fails forever with
@@ -140,10 +149,17 @@ impl Slot {
     }
 }
 
+#[cfg(not(loom))]
 thread_local! {
     /// This thread's leases, most recently used first. No destructor, so it stays
     /// usable while the thread exits.
     static LEASES: [Slot; LEASE_SLOTS] = const { [const { Slot::empty() }; LEASE_SLOTS] };
+}
+
+// loom's thread-locals take no `const` initialiser.
+#[cfg(loom)]
+thread_local! {
+    static LEASES: [Slot; LEASE_SLOTS] = [const { Slot::empty() }; LEASE_SLOTS];
 }
 
 impl TxCounter {
@@ -311,7 +327,7 @@ impl fmt::Debug for TxCounter {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use std::collections::BTreeSet;
     use std::sync::Barrier;

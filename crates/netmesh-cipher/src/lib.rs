@@ -50,6 +50,7 @@ mod error;
 mod key;
 mod nonce;
 mod replay;
+mod sync;
 
 #[cfg(feature = "ring")]
 pub use backend::RingBackend;
