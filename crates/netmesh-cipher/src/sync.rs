@@ -23,4 +23,7 @@ pub(crate) use std::{
 
 /// The atomic of a `static`, std's even under loom (whose atomics cannot be statics): for
 /// values that only have to be unique, not part of any modelled interleaving.
+#[cfg(loom)]
 pub(crate) type StaticAtomicU64 = std::sync::atomic::AtomicU64;
+#[cfg(not(loom))]
+pub(crate) type StaticAtomicU64 = AtomicU64;
