@@ -11,15 +11,18 @@
 //! - [`ReplayWindow`] admits each received counter at most once, within a window of
 //!   [`REPLAY_WINDOW_SIZE`] counters.
 //! - [`Key`] holds 32 key bytes and wipes them when dropped.
-//! - [`Backend`] is the AEAD itself: [`RingBackend`] (feature `ring`) or
-//!   [`RustCryptoBackend`] (always available). [`DefaultBackend`] picks one.
+//! - [`Backend`] is the AEAD itself: `RingBackend` (feature `ring`) or
+//!   `RustCryptoBackend` (feature `rust-crypto`). [`DefaultBackend`] picks one.
 //!
 //! # Features
 //!
+//! At least one backend must be enabled.
+//!
 //! - `ring` (default): the assembly ChaCha20-Poly1305 of `ring`, about nine times faster
 //!   than the pure-Rust one for small packets. When enabled it is the [`DefaultBackend`].
-//! - `rust-crypto`: a marker; the RustCrypto backend is always compiled. Features are
-//!   additive: with both on, both backends are available and `ring` is the default.
+//! - `rust-crypto`: RustCrypto's pure-Rust `chacha20poly1305`, compiled only with this
+//!   feature; the [`DefaultBackend`] when `ring` is off. Features are additive: with both
+//!   on, both backends are available and `ring` is the default.
 //!
 //! # Examples
 //!
@@ -54,7 +57,9 @@ mod sync;
 
 #[cfg(feature = "ring")]
 pub use backend::RingBackend;
-pub use backend::{Backend, DefaultBackend, RustCryptoBackend};
+#[cfg(feature = "rust-crypto")]
+pub use backend::RustCryptoBackend;
+pub use backend::{Backend, DefaultBackend};
 pub use cipher::PacketCipher;
 pub use counter::{TxCounter, COUNTER_LEASE};
 pub use error::CipherError;

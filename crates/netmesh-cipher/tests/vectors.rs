@@ -237,4 +237,5 @@ macro_rules! backend_tests {
 
 #[cfg(feature = "ring")]
 backend_tests!(ring, netmesh_cipher::RingBackend);
+#[cfg(feature = "rust-crypto")]
 backend_tests!(rust_crypto, netmesh_cipher::RustCryptoBackend);

@@ -132,6 +132,7 @@ fn ring_backend_passes_every_vector() {
     assert_eq!(run::<netmesh_cipher::RingBackend>(), EXPECTED);
 }
 
+#[cfg(feature = "rust-crypto")]
 #[test]
 fn rust_crypto_backend_passes_every_vector() {
     assert_eq!(run::<netmesh_cipher::RustCryptoBackend>(), EXPECTED);

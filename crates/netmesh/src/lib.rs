@@ -76,9 +76,9 @@
 //! # Features
 //!
 //! - `ring` (default): the assembly ChaCha20-Poly1305 of *ring*, the fastest backend.
-//! - Without `ring` (`default-features = false`): the pure-Rust RustCrypto
-//!   `chacha20poly1305` backend. Both backends produce identical bytes, so peers may
-//!   use either.
+//! - `rust-crypto`: the pure-Rust RustCrypto `chacha20poly1305` backend, used when `ring`
+//!   is off (`default-features = false, features = ["rust-crypto"]`). Both backends
+//!   produce identical bytes, so peers may use either. One of the two must be enabled.
 
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
