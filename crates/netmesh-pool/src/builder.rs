@@ -5,18 +5,12 @@ use std::fmt;
 use bytes::Bytes;
 use netmesh_cipher::{PacketCipher, TxCounter};
 use netmesh_wire::{
-    EventFrame, NetHeader, PacketFlags, EVENT_LEN_PREFIX, HEADER_SIZE, MAX_EVENTS_PER_PACKET,
-    MAX_PAYLOAD_SIZE, NONCE_SIZE, TAG_SIZE,
+    check_event, compose_nonce, EventFrame, NetHeader, PacketFlags, WireError, EVENT_LEN_PREFIX,
+    HEADER_SIZE, MAX_EVENTS_PER_PACKET, MAX_PAYLOAD_SIZE, NONCE_SIZE, TAG_SIZE,
 };
 
 use crate::chunk::Chunk;
 use crate::BuildError;
-
-/// Header bytes 12..16: the nonce prefix derived from the session id.
-const NONCE_PREFIX_RANGE: std::ops::Range<usize> = 12..16;
-/// Header bytes 16..24: the little-endian nonce counter.
-const NONCE_COUNTER_RANGE: std::ops::Range<usize> = 16..24;
-const _: () = assert!(NONCE_COUNTER_RANGE.end - NONCE_PREFIX_RANGE.start == NONCE_SIZE);
 
 /// Builds encrypted packets from events.
 ///
@@ -306,7 +300,7 @@ impl PacketBuilder {
         .with_origin(self.state.origin_hash)
         .with_channel_hash(self.state.channel_hash)
         .with_subprotocol(subprotocol_id);
-        self.seal(&header, |buf| write_frames(events, buf))
+        self.seal(&header, |buf| EventFrame::write_events_into(events, buf))
     }
 
     /// Builds an authenticated heartbeat: a bare header and the tag of an empty payload.
@@ -366,7 +360,7 @@ impl PacketBuilder {
     /// # Errors
     ///
     /// [`BuildError::EventTooLarge`] when an event cannot fit a packet even alone
-    /// (more than `MAX_PAYLOAD_SIZE - 4` bytes). The iterator's items fail only with
+    /// (more than `MAX_EVENT_SIZE` bytes; the check is `netmesh_wire::check_event`). The iterator's items fail only with
     /// [`BuildError::CounterExhausted`].
     ///
     /// # Examples
@@ -393,13 +387,10 @@ impl PacketBuilder {
         events: &'a [Bytes],
         flags: PacketFlags,
     ) -> Result<BatchBuild<'a>, BuildError> {
-        const MAX_EVENT: usize = MAX_PAYLOAD_SIZE - EVENT_LEN_PREFIX;
-        if let Some((index, event)) = events.iter().enumerate().find(|(_, e)| e.len() > MAX_EVENT) {
-            return Err(BuildError::EventTooLarge {
-                index,
-                len: event.len(),
-                max: MAX_EVENT,
-            });
+        for (index, event) in events.iter().enumerate() {
+            if let Err(WireError::EventTooLarge { index, len, max }) = check_event(index, event) {
+                return Err(BuildError::EventTooLarge { index, len, max });
+            }
         }
         Ok(BatchBuild {
             builder: self,
@@ -430,8 +421,7 @@ impl PacketBuilder {
         // On error the packet buffer is dropped: its bytes go back with the chunk.
         let (counter, tag) = cipher.seal_in_place_detached(&header.aad(), payload)?;
         tag_out.copy_from_slice(&tag);
-        head[NONCE_PREFIX_RANGE].copy_from_slice(&cipher.session_prefix());
-        head[NONCE_COUNTER_RANGE].copy_from_slice(&counter.to_le_bytes());
+        NetHeader::write_nonce_to(head, &compose_nonce(cipher.session_prefix(), counter));
         Ok(packet.freeze())
     }
 }
@@ -442,52 +432,6 @@ fn split_header(packet: &mut [u8]) -> (&mut [u8; HEADER_SIZE], &mut [u8]) {
     packet
         .split_first_chunk_mut()
         .expect("a packet buffer has room for the header")
-}
-
-/// Writes the frames of `events` into `out`, which is exactly their size.
-///
-/// `EventFrame::write_events` appends to a `BytesMut`, updating its length and calling
-/// `memcpy` for each event; for small events that costs more than the copies.
-#[inline]
-fn write_frames(events: &[Bytes], mut out: &mut [u8]) {
-    for event in events {
-        let (prefix, rest) = out.split_at_mut(EVENT_LEN_PREFIX);
-        prefix.copy_from_slice(&frame_len(event));
-        let (body, rest) = rest.split_at_mut(event.len());
-        copy_small(body, event);
-        out = rest;
-    }
-    // Every byte written: the buffer holds an earlier packet's bytes.
-    assert!(
-        out.is_empty(),
-        "frames are smaller than the space sized for them"
-    );
-}
-
-/// An event's length prefix. Cannot saturate: every event is within the checked payload.
-#[inline]
-fn frame_len(event: &[u8]) -> [u8; EVENT_LEN_PREFIX] {
-    u32::try_from(event.len()).unwrap_or(u32::MAX).to_le_bytes()
-}
-
-/// `dst.copy_from_slice(src)` for slices of equal length, with fixed-size (inlined)
-/// copies up to 64 bytes: two overlapping copies of the largest size class that fits.
-#[inline]
-fn copy_small(dst: &mut [u8], src: &[u8]) {
-    fn overlapping<const N: usize>(dst: &mut [u8], src: &[u8]) {
-        let n = src.len();
-        dst[..N].copy_from_slice(&src[..N]);
-        dst[n - N..].copy_from_slice(&src[n - N..]);
-    }
-    match src.len() {
-        0 => {}
-        1..=3 => dst.copy_from_slice(src),
-        4..=7 => overlapping::<4>(dst, src),
-        8..=15 => overlapping::<8>(dst, src),
-        16..=31 => overlapping::<16>(dst, src),
-        32..=64 => overlapping::<32>(dst, src),
-        _ => dst.copy_from_slice(src),
-    }
 }
 
 /// `value` as a header field, if it is within `cap` (every cap fits a `u16`).
@@ -579,8 +523,6 @@ impl fmt::Debug for BatchBuild<'_> {
 
 #[cfg(test)]
 mod tests {
-    use bytes::BytesMut;
-
     use super::*;
 
     #[test]
@@ -614,51 +556,6 @@ mod tests {
             chunk_starts <= 2,
             "{chunk_starts} chunk changes for 100 small packets"
         );
-    }
-
-    #[test]
-    fn copy_small_copies_every_length_exactly() {
-        let src: Vec<u8> = (1..=200).collect();
-        for len in 0..=150 {
-            let mut dst = vec![0u8; len + 2];
-            copy_small(&mut dst[1..=len], &src[..len]);
-            assert_eq!(&dst[1..=len], &src[..len], "length {len}");
-            assert_eq!((dst[0], dst[len + 1]), (0, 0), "length {len} wrote outside");
-        }
-    }
-
-    #[test]
-    fn frames_of_many_and_of_one_event_decode_back() {
-        for sizes in [
-            vec![],
-            vec![0],
-            vec![3],
-            vec![0, 1, 7, 8, 31, 33, 64, 65, 300],
-            vec![64; 50],
-        ] {
-            let events: Vec<Bytes> = sizes
-                .iter()
-                .map(|&n: &usize| {
-                    Bytes::from(
-                        (0..n)
-                            .map(|i| (i * 7 + n).to_le_bytes()[0])
-                            .collect::<Vec<u8>>(),
-                    )
-                })
-                .collect();
-            // Stale bytes where the frames go, as in a reused chunk.
-            let mut buf = vec![0xee; EventFrame::calculate_size(&events)];
-            write_frames(&events, &mut buf);
-            let mut expected = BytesMut::new();
-            EventFrame::write_events(&events, &mut expected);
-            assert_eq!(buf, expected, "{sizes:?}");
-        }
-    }
-
-    #[test]
-    #[should_panic(expected = "frames are smaller than the space sized for them")]
-    fn frames_that_leave_space_unwritten_panic() {
-        write_frames(&[Bytes::from_static(b"abc")], &mut [0; 8]);
     }
 
     #[test]

@@ -91,9 +91,6 @@ pub use netmesh_wire as wire;
 pub use netmesh_cipher::*;
 pub use netmesh_pool::*;
 pub use netmesh_wire::*;
-// Both wire and cipher define these two sizes (equal values); the root keeps wire's,
-// `cipher::NONCE_SIZE` and `cipher::TAG_SIZE` stay reachable through the module.
-pub use netmesh_wire::{NONCE_SIZE, TAG_SIZE};
 
 /// The buffer type of every packet and event, from the `bytes` crate (re-exported so
 /// that callers use the same version as netmesh).
