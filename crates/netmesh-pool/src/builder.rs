@@ -200,7 +200,8 @@ impl PacketBuilder {
     ///
     /// Panics, naming the cap, where [`try_build`](Self::try_build) returns an error:
     /// more than `MAX_EVENTS_PER_PACKET` events, a payload over `MAX_PAYLOAD_SIZE`, or an
-    /// exhausted TX counter.
+    /// exhausted TX counter. The message starts as net-mesh 0.23's,
+    /// `PacketBuilder::build called with N events; `, then gives the [`BuildError`].
     #[must_use = "the packet is the result; building it used a nonce"]
     #[inline]
     pub fn build(
@@ -210,7 +211,11 @@ impl PacketBuilder {
         events: &[Bytes],
         flags: PacketFlags,
     ) -> Bytes {
-        unwrap_build(self.try_build(stream_id, sequence, events, flags))
+        unwrap_build(
+            self.try_build(stream_id, sequence, events, flags),
+            "build",
+            Some(events.len()),
+        )
     }
 
     /// Builds one encrypted data packet with a subprotocol id (authenticated, in the AAD).
@@ -227,7 +232,11 @@ impl PacketBuilder {
         flags: PacketFlags,
         subprotocol_id: u16,
     ) -> Bytes {
-        unwrap_build(self.try_build_subprotocol(stream_id, sequence, events, flags, subprotocol_id))
+        unwrap_build(
+            self.try_build_subprotocol(stream_id, sequence, events, flags, subprotocol_id),
+            "build_subprotocol",
+            Some(events.len()),
+        )
     }
 
     /// Builds one encrypted data packet, or says which cap stood in the way.
@@ -312,7 +321,7 @@ impl PacketBuilder {
     /// [`try_build_heartbeat`](Self::try_build_heartbeat).
     #[must_use = "the packet is the result; building it used a nonce"]
     pub fn build_heartbeat(&mut self) -> Bytes {
-        unwrap_build(self.try_build_heartbeat())
+        unwrap_build(self.try_build_heartbeat(), "build_heartbeat", None)
     }
 
     /// Builds an authenticated heartbeat.
@@ -332,7 +341,7 @@ impl PacketBuilder {
     /// [`try_build_handshake`](Self::try_build_handshake).
     #[must_use]
     pub fn build_handshake(&mut self, payload: &[u8]) -> Bytes {
-        unwrap_build(self.try_build_handshake(payload))
+        unwrap_build(self.try_build_handshake(payload), "build_handshake", None)
     }
 
     /// Builds a handshake packet.
@@ -449,11 +458,22 @@ fn payload_len_field(len: usize) -> Result<u16, BuildError> {
     })
 }
 
+/// The packet, or a panic that starts as net-mesh 0.23's does
+/// (`PacketBuilder::build called with N events; ...`) and then names the cap.
 #[inline]
-fn unwrap_build(result: Result<Bytes, BuildError>) -> Bytes {
+fn unwrap_build(result: Result<Bytes, BuildError>, method: &str, events: Option<usize>) -> Bytes {
     match result {
         Ok(packet) => packet,
-        Err(error) => panic!("cannot build packet: {error}"),
+        Err(error) => build_failed(method, events, &error),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn build_failed(method: &str, events: Option<usize>, error: &BuildError) -> ! {
+    match events {
+        Some(count) => panic!("PacketBuilder::{method} called with {count} events; {error}"),
+        None => panic!("PacketBuilder::{method} failed: {error}"),
     }
 }
 

@@ -33,14 +33,7 @@ pub(crate) struct BuilderQueue {
 impl BuilderQueue {
     /// A full queue of `size` builders (at least one) with a fresh counter and pool id.
     pub(crate) fn new(size: usize, key: &[u8; 32], session_id: u64, origin_hash: u64) -> Self {
-        let queue = Self {
-            queue: crate::hygiene::boxed_queue(size.max(1)),
-            key: Box::new(Zeroizing::new(*key)),
-            session_id,
-            origin_hash,
-            counter: TxCounter::new(),
-            pool_id: next_pool_id(),
-        };
+        let queue = Self::empty(size, key, session_id, origin_hash);
         while !queue.queue.is_full() {
             if queue.queue.push(queue.make()).is_err() {
                 break;
@@ -48,6 +41,19 @@ impl BuilderQueue {
         }
         crate::hygiene::scrub_stack();
         queue
+    }
+
+    /// A queue with room for `size` builders (at least one) and none in it: builders are
+    /// made on demand by [`take`](Self::take).
+    pub(crate) fn empty(size: usize, key: &[u8; 32], session_id: u64, origin_hash: u64) -> Self {
+        Self {
+            queue: crate::hygiene::boxed_queue(size.max(1)),
+            key: Box::new(Zeroizing::new(*key)),
+            session_id,
+            origin_hash,
+            counter: TxCounter::new(),
+            pool_id: next_pool_id(),
+        }
     }
 
     fn make(&self) -> PacketBuilder {
@@ -131,8 +137,10 @@ impl PacketPool {
     }
 
     /// Re-keys the pool: a new key, session and TX counter from 0. Every pooled builder
-    /// is dropped (its key wiped) and replaced, so no builder of the old key is ever
-    /// handed out again; `&mut self` guarantees none is out on loan.
+    /// is dropped (its key wiped), so no builder of the old key is ever handed out again
+    /// (`&mut self` guarantees none is out on loan). As in net-mesh 0.23, the pool then
+    /// holds no builders: [`get`](Self::get) makes them on demand, and they stay once
+    /// their guards are dropped.
     ///
     /// # Examples
     ///
@@ -140,13 +148,17 @@ impl PacketPool {
     /// use netmesh_pool::PacketPool;
     ///
     /// let mut pool = PacketPool::new(2, &[1; 32], 1);
+    /// assert_eq!(pool.available(), 2);
     /// pool.set_key(&[2; 32], 2);
+    /// assert_eq!(pool.available(), 0);
     /// assert_eq!(pool.session_id(), 2);
     /// assert_eq!(pool.get().session_id(), 2);
     /// ```
     pub fn set_key(&mut self, key: &[u8; 32], session_id: u64) {
         let origin_hash = self.builders.origin_hash;
-        self.builders = BuilderQueue::new(self.capacity(), key, session_id, origin_hash);
+        // As net-mesh 0.23: the old builders are dropped (keys wiped) and new ones are
+        // made on demand, so `available()` is 0 until guards come back.
+        self.builders = BuilderQueue::empty(self.capacity(), key, session_id, origin_hash);
     }
 
     /// Lends a builder; it returns to the pool when the guard drops.

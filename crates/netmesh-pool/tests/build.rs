@@ -369,3 +369,29 @@ fn standalone_builder_with_origin_stamps_it() {
     assert_eq!(header.origin_hash, 0xdead_beef);
     assert_eq!(header.flags, PacketFlags::FIN);
 }
+
+#[test]
+fn set_key_leaves_the_pool_empty_as_the_reference_does() {
+    let mut pool = PacketPool::new(3, &[1; 32], 1);
+    assert_eq!(pool.available(), 3);
+    pool.set_key(&[2; 32], 2);
+    assert_eq!(pool.available(), 0);
+    assert_eq!(pool.capacity(), 3);
+    let guards: Vec<_> = (0..2).map(|_| pool.get()).collect();
+    drop(guards);
+    assert_eq!(pool.available(), 2);
+}
+
+#[test]
+#[should_panic(expected = "PacketBuilder::build called with 2028 events; ")]
+fn build_over_the_event_cap_panics_as_the_reference_does() {
+    let mut builder = PacketBuilder::with_origin(&[1; 32], 1, 0);
+    let _ = builder.build(0, 0, &vec![Bytes::new(); 2028], PacketFlags::NONE);
+}
+
+#[test]
+#[should_panic(expected = "PacketBuilder::build_subprotocol called with 2028 events; ")]
+fn build_subprotocol_over_the_event_cap_panics_as_the_reference_does() {
+    let mut builder = PacketBuilder::with_origin(&[1; 32], 1, 0);
+    let _ = builder.build_subprotocol(0, 0, &vec![Bytes::new(); 2028], PacketFlags::NONE, 7);
+}
