@@ -10,7 +10,8 @@
 //!   taking each counter from a [`TxCounter`] that several ciphers may share.
 //! - [`ReplayWindow`] admits each received counter at most once, within a window of
 //!   [`REPLAY_WINDOW_SIZE`] counters.
-//! - [`Key`] holds 32 key bytes and wipes them when dropped.
+//! - [`Key`] holds 32 key bytes and wipes them when dropped: the type every netmesh
+//!   crate keeps a key in (the pools keep theirs in one, to make builders on demand).
 //! - [`Backend`] is the AEAD itself: `RingBackend` (feature `ring`) or
 //!   `RustCryptoBackend` (feature `rust-crypto`). [`DefaultBackend`] picks one.
 //!

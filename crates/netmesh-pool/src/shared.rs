@@ -4,8 +4,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_queue::ArrayQueue;
-use netmesh_cipher::TxCounter;
-use zeroize::Zeroizing;
+use netmesh_cipher::{Key, TxCounter};
 
 use crate::PacketBuilder;
 
@@ -23,7 +22,7 @@ pub(crate) struct BuilderQueue {
     /// (padding carries whatever the stack held, key residue included).
     queue: Box<ArrayQueue<PacketBuilder>>,
     /// Boxed so moving the pool leaves no copy of the key.
-    key: Box<Zeroizing<[u8; 32]>>,
+    key: Box<Key>,
     pub(crate) session_id: u64,
     origin_hash: u64,
     counter: TxCounter,
@@ -48,7 +47,7 @@ impl BuilderQueue {
     pub(crate) fn empty(size: usize, key: &[u8; 32], session_id: u64, origin_hash: u64) -> Self {
         Self {
             queue: crate::hygiene::boxed_queue(size.max(1)),
-            key: Box::new(Zeroizing::new(*key)),
+            key: Box::new(Key::new(key)),
             session_id,
             origin_hash,
             counter: TxCounter::new(),
@@ -58,7 +57,7 @@ impl BuilderQueue {
 
     fn make(&self) -> PacketBuilder {
         PacketBuilder::pooled(
-            &self.key,
+            self.key.as_bytes(),
             self.session_id,
             self.origin_hash,
             self.counter.clone(),
