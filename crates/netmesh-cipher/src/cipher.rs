@@ -436,9 +436,14 @@ mod tests {
                     assert_eq!(cipher.session_id(), 0x0000_0001_0000_0003);
                     assert_eq!(cipher.session_prefix(), [2, 0, 0, 0]);
                     assert!(cipher.counter().shares_with(&counter));
-                    fn assert_send_sync<T: Send + Sync>() {}
-                    assert_send_sync::<Cipher>();
                 }
+
+                // A compile-time check: this module does not build if the cipher is not
+                // `Send + Sync`.
+                const _: fn() = || {
+                    fn send_sync<T: Send + Sync>() {}
+                    send_sync::<Cipher>();
+                };
             }
         };
     }

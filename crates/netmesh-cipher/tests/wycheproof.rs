@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use netmesh_cipher::{Backend, CipherError, NONCE_SIZE, TAG_SIZE};
+use netmesh_testkit::vectors::{bytes_hex as bytes, WYCHEPROOF_CHACHA20_POLY1305};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -41,16 +42,7 @@ struct Case {
 }
 
 fn load() -> File {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../vectors/wycheproof/chacha20_poly1305_test.json"
-    ))
-    .unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn bytes(text: &str) -> Vec<u8> {
-    hex::decode(text).unwrap()
+    serde_json::from_str(WYCHEPROOF_CHACHA20_POLY1305).unwrap()
 }
 
 /// What one backend made of the file.
