@@ -185,7 +185,7 @@ impl<B: Backend> PacketCipher<B> {
     /// # Examples
     ///
     /// ```
-    /// use bytes::{Bytes, BytesMut};
+    /// use bytes::BytesMut;
     /// use netmesh_cipher::{CipherError, PacketCipher};
     ///
     /// let cipher: PacketCipher = PacketCipher::new(&[1; 32], 2);

@@ -46,6 +46,7 @@
 //! assert_eq!(&buf[..], b"hello");
 //! # Ok::<(), netmesh_cipher::CipherError>(())
 //! ```
+#![doc(test(attr(deny(warnings))))]
 
 mod backend;
 mod cipher;

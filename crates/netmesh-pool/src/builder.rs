@@ -88,7 +88,6 @@ impl PacketBuilder {
     /// # Examples
     ///
     /// ```
-    /// use bytes::Bytes;
     /// use netmesh_cipher::TxCounter;
     /// use netmesh_pool::PacketBuilder;
     /// use netmesh_wire::{NetHeader, PacketFlags};
@@ -149,16 +148,49 @@ impl PacketBuilder {
     }
 
     /// Sets the origin hash stamped on the following data packets.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_pool::PacketBuilder;
+    /// use netmesh_wire::{NetHeader, PacketFlags};
+    ///
+    /// let mut builder = PacketBuilder::with_origin(&[1; 32], 7, 0);
+    /// builder.set_origin_hash(0xfeed);
+    /// let packet = builder.build(0, 0, &[], PacketFlags::NONE);
+    /// assert_eq!(NetHeader::parse(&packet)?.origin_hash, 0xfeed);
+    /// # Ok::<(), netmesh_wire::WireError>(())
+    /// ```
     pub fn set_origin_hash(&mut self, origin_hash: u64) {
         self.state.origin_hash = origin_hash;
     }
 
     /// Sets the channel hash stamped on the following data packets.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_pool::PacketBuilder;
+    /// use netmesh_wire::{NetHeader, PacketFlags};
+    ///
+    /// let mut builder = PacketBuilder::with_origin(&[1; 32], 7, 0);
+    /// builder.set_channel_hash(0x0102);
+    /// let packet = builder.build(0, 0, &[], PacketFlags::NONE);
+    /// assert_eq!(NetHeader::parse(&packet)?.channel_hash, 0x0102);
+    /// # Ok::<(), netmesh_wire::WireError>(())
+    /// ```
     pub fn set_channel_hash(&mut self, channel_hash: u16) {
         self.state.channel_hash = channel_hash;
     }
 
     /// The session id stamped on every packet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let builder = netmesh_pool::PacketBuilder::with_origin(&[1; 32], 0x5e55, 0);
+    /// assert_eq!(builder.session_id(), 0x5e55);
+    /// ```
     #[must_use]
     pub fn session_id(&self) -> u64 {
         self.state.session_id
@@ -202,6 +234,21 @@ impl PacketBuilder {
     /// more than `MAX_EVENTS_PER_PACKET` events, a payload over `MAX_PAYLOAD_SIZE`, or an
     /// exhausted TX counter. The message starts as net-mesh 0.23's,
     /// `PacketBuilder::build called with N events; `, then gives the [`BuildError`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use netmesh_pool::{PacketBuilder, PacketOpener};
+    /// use netmesh_wire::PacketFlags;
+    ///
+    /// let mut builder = PacketBuilder::with_origin(&[4; 32], 11, 0);
+    /// let events = [Bytes::from_static(b"a"), Bytes::from_static(b"bc")];
+    /// let packet = builder.build(3, 0, &events, PacketFlags::RELIABLE);
+    /// let opened = PacketOpener::new(&[4; 32], 11).open(packet)?;
+    /// assert_eq!(opened.events().collect::<Vec<_>>(), events);
+    /// # Ok::<(), netmesh_pool::OpenError>(())
+    /// ```
     #[must_use = "the packet is the result; building it used a nonce"]
     #[inline]
     pub fn build(
@@ -223,6 +270,19 @@ impl PacketBuilder {
     /// # Panics
     ///
     /// As [`build`](Self::build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use netmesh_pool::PacketBuilder;
+    /// use netmesh_wire::{NetHeader, PacketFlags};
+    ///
+    /// let mut builder = PacketBuilder::with_origin(&[4; 32], 11, 0);
+    /// let packet = builder.build_subprotocol(3, 0, &[Bytes::from_static(b"x")], PacketFlags::NONE, 9);
+    /// assert_eq!(NetHeader::parse(&packet)?.subprotocol_id, 9);
+    /// # Ok::<(), netmesh_wire::WireError>(())
+    /// ```
     #[must_use = "the packet is the result; building it used a nonce"]
     pub fn build_subprotocol(
         &mut self,
@@ -280,6 +340,21 @@ impl PacketBuilder {
     /// # Errors
     ///
     /// As [`try_build`](Self::try_build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use netmesh_pool::{BuildError, PacketBuilder};
+    /// use netmesh_wire::PacketFlags;
+    ///
+    /// let mut builder = PacketBuilder::with_origin(&[4; 32], 11, 0);
+    /// let too_many = vec![Bytes::new(); 2028];
+    /// assert_eq!(
+    ///     builder.try_build_subprotocol(3, 0, &too_many, PacketFlags::NONE, 9),
+    ///     Err(BuildError::TooManyEvents { count: 2028, max: 2027 })
+    /// );
+    /// ```
     #[inline]
     pub fn try_build_subprotocol(
         &mut self,
@@ -319,6 +394,19 @@ impl PacketBuilder {
     ///
     /// Panics if the TX counter is exhausted; see
     /// [`try_build_heartbeat`](Self::try_build_heartbeat).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_pool::{PacketBuilder, PacketOpener};
+    ///
+    /// let mut builder = PacketBuilder::with_origin(&[4; 32], 11, 0);
+    /// let heartbeat = builder.build_heartbeat();
+    /// assert_eq!(heartbeat.len(), 68 + 16);
+    /// let opened = PacketOpener::new(&[4; 32], 11).open(heartbeat)?;
+    /// assert_eq!(opened.events().count(), 0);
+    /// # Ok::<(), netmesh_pool::OpenError>(())
+    /// ```
     #[must_use = "the packet is the result; building it used a nonce"]
     pub fn build_heartbeat(&mut self) -> Bytes {
         unwrap_build(self.try_build_heartbeat(), "build_heartbeat", None)
@@ -329,6 +417,18 @@ impl PacketBuilder {
     /// # Errors
     ///
     /// [`BuildError::CounterExhausted`] when the session has used its last nonce.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_cipher::{TxCounter, MAX_COUNTER};
+    /// use netmesh_pool::{BuildError, PacketBuilder};
+    ///
+    /// let counter = TxCounter::starting_at(MAX_COUNTER);
+    /// let mut builder = PacketBuilder::with_shared_counter(&[4; 32], 11, 0, counter);
+    /// assert!(builder.try_build_heartbeat().is_ok());
+    /// assert_eq!(builder.try_build_heartbeat(), Err(BuildError::CounterExhausted));
+    /// ```
     pub fn try_build_heartbeat(&mut self) -> Result<Bytes, BuildError> {
         self.seal(&NetHeader::heartbeat(self.state.session_id), |_| {})
     }
@@ -339,6 +439,17 @@ impl PacketBuilder {
     ///
     /// Panics if `payload` is longer than `MAX_PAYLOAD_SIZE`; see
     /// [`try_build_handshake`](Self::try_build_handshake).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_pool::{handshake_payload, PacketBuilder};
+    ///
+    /// let mut builder = PacketBuilder::with_origin(&[4; 32], 0, 0);
+    /// let packet = builder.build_handshake(b"noise message");
+    /// assert_eq!(handshake_payload(&packet)?, &b"noise message"[..]);
+    /// # Ok::<(), netmesh_pool::OpenError>(())
+    /// ```
     #[must_use]
     pub fn build_handshake(&mut self, payload: &[u8]) -> Bytes {
         unwrap_build(self.try_build_handshake(payload), "build_handshake", None)
@@ -350,6 +461,19 @@ impl PacketBuilder {
     ///
     /// [`BuildError::PayloadTooLarge`] when `payload` is longer than `MAX_PAYLOAD_SIZE`
     /// (a receiver would refuse the header).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_pool::{BuildError, PacketBuilder};
+    ///
+    /// let mut builder = PacketBuilder::with_origin(&[4; 32], 0, 0);
+    /// assert!(builder.try_build_handshake(&[0; 8108]).is_ok());
+    /// assert_eq!(
+    ///     builder.try_build_handshake(&[0; 8109]),
+    ///     Err(BuildError::PayloadTooLarge { len: 8109, max: 8108 })
+    /// );
+    /// ```
     pub fn try_build_handshake(&mut self, payload: &[u8]) -> Result<Bytes, BuildError> {
         let len = payload.len();
         let payload_len = payload_len_field(len)?;
@@ -495,6 +619,20 @@ impl fmt::Debug for PacketBuilder {
 }
 
 /// The packets of one [`PacketBuilder::build_batch`] call, built as they are pulled.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use netmesh_pool::{BatchBuild, PacketBuilder};
+/// use netmesh_wire::PacketFlags;
+///
+/// let events = vec![Bytes::from(vec![0; 3000]); 5];
+/// let mut builder = PacketBuilder::with_origin(&[4; 32], 11, 0);
+/// let batch: BatchBuild<'_> = builder.build_batch(1, 0, &events, PacketFlags::NONE)?;
+/// assert_eq!(batch.count(), 3); // two events of 3004 framed bytes per packet
+/// # Ok::<(), netmesh_pool::BuildError>(())
+/// ```
 #[must_use = "packets are built only as the iterator is consumed"]
 pub struct BatchBuild<'a> {
     builder: &'a mut PacketBuilder,
@@ -506,6 +644,22 @@ pub struct BatchBuild<'a> {
 
 impl BatchBuild<'_> {
     /// The sequence number the next packet will carry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use netmesh_pool::PacketBuilder;
+    /// use netmesh_wire::PacketFlags;
+    ///
+    /// let events = vec![Bytes::from(vec![0; 5000]); 2];
+    /// let mut builder = PacketBuilder::with_origin(&[4; 32], 11, 0);
+    /// let mut batch = builder.build_batch(1, 40, &events, PacketFlags::NONE)?;
+    /// assert_eq!(batch.next_sequence(), 40);
+    /// batch.next().transpose()?;
+    /// assert_eq!(batch.next_sequence(), 41);
+    /// # Ok::<(), netmesh_pool::BuildError>(())
+    /// ```
     #[must_use]
     pub fn next_sequence(&self) -> u64 {
         self.sequence

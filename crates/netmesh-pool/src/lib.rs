@@ -35,7 +35,7 @@
 //!
 //! - `ring` (default): the assembly AEAD backend of netmesh-cipher. Without it the
 //!   pure-Rust RustCrypto backend is used; both produce the same bytes.
-
+#![doc(test(attr(deny(warnings))))]
 #![deny(unsafe_code)]
 
 /// `Deref`/`DerefMut` to the lent [`PacketBuilder`], `Drop` handing it back through

@@ -122,12 +122,31 @@ pub struct PacketPool {
 
 impl PacketPool {
     /// A pool of `size` builders (at least one) for `key` and `session_id`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = netmesh_pool::PacketPool::new(4, &[1; 32], 9);
+    /// assert_eq!((pool.capacity(), pool.available()), (4, 4));
+    /// ```
     #[must_use]
     pub fn new(size: usize, key: &[u8; 32], session_id: u64) -> Self {
         Self::with_origin(size, key, session_id, 0)
     }
 
     /// A pool whose builders stamp `origin_hash` on every data packet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_pool::PacketPool;
+    /// use netmesh_wire::{NetHeader, PacketFlags};
+    ///
+    /// let pool = PacketPool::with_origin(2, &[1; 32], 9, 0xabc);
+    /// let packet = pool.get().build(0, 0, &[], PacketFlags::NONE);
+    /// assert_eq!(NetHeader::parse(&packet)?.origin_hash, 0xabc);
+    /// # Ok::<(), netmesh_wire::WireError>(())
+    /// ```
     #[must_use]
     pub fn with_origin(size: usize, key: &[u8; 32], session_id: u64, origin_hash: u64) -> Self {
         Self {
@@ -161,6 +180,22 @@ impl PacketPool {
     }
 
     /// Lends a builder; it returns to the pool when the guard drops.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use netmesh_pool::PacketPool;
+    /// use netmesh_wire::PacketFlags;
+    ///
+    /// let pool = PacketPool::new(2, &[1; 32], 9);
+    /// {
+    ///     let mut builder = pool.get();
+    ///     assert_eq!(pool.available(), 1);
+    ///     let _packet = builder.build(0, 0, &[Bytes::from_static(b"e")], PacketFlags::NONE);
+    /// }
+    /// assert_eq!(pool.available(), 2); // the guard gave the builder back
+    /// ```
     #[must_use = "the guard returns the builder as soon as it is dropped"]
     pub fn get(&self) -> PooledBuilder<'_> {
         PooledBuilder {
@@ -176,18 +211,40 @@ impl PacketPool {
     }
 
     /// How many builders the pool keeps.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(netmesh_pool::PacketPool::new(0, &[1; 32], 9).capacity(), 1);
+    /// ```
     #[must_use]
     pub fn capacity(&self) -> usize {
         self.builders.capacity()
     }
 
     /// How many builders are in the queue now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = netmesh_pool::PacketPool::new(3, &[1; 32], 9);
+    /// let held = pool.get();
+    /// assert_eq!(pool.available(), 2);
+    /// drop(held);
+    /// assert_eq!(pool.available(), 3);
+    /// ```
     #[must_use]
     pub fn available(&self) -> usize {
         self.builders.len()
     }
 
     /// The session id of every packet the pool builds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(netmesh_pool::PacketPool::new(1, &[1; 32], 9).session_id(), 9);
+    /// ```
     #[must_use]
     pub fn session_id(&self) -> u64 {
         self.builders.session_id
@@ -206,6 +263,17 @@ impl fmt::Debug for PacketPool {
 
 /// A builder lent by a [`PacketPool`]; it dereferences to [`PacketBuilder`] and goes
 /// back to the pool when dropped, with its channel hash cleared and origin reset.
+///
+/// # Examples
+///
+/// ```
+/// use netmesh_pool::{PacketPool, PooledBuilder};
+///
+/// let pool = PacketPool::new(1, &[1; 32], 9);
+/// let mut guard: PooledBuilder<'_> = pool.get();
+/// guard.set_channel_hash(5); // any PacketBuilder method, through DerefMut
+/// drop(guard); // back to the pool, channel hash cleared
+/// ```
 #[must_use = "the builder goes back to the pool as soon as the guard is dropped"]
 pub struct PooledBuilder<'a> {
     pool: &'a PacketPool,

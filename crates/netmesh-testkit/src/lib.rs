@@ -16,6 +16,7 @@
 //! let (allocations, _bytes, v) = netmesh_testkit::alloc::count(|| vec![1u8; 10]);
 //! assert_eq!((allocations, v.len()), (1, 10));
 //! ```
+#![doc(test(attr(deny(warnings))))]
 
 pub mod alloc;
 mod rng;
