@@ -110,7 +110,7 @@ impl<B: Backend> PacketCipher<B> {
         aad: &[u8],
         data: &mut [u8],
     ) -> Result<(u64, [u8; TAG_SIZE]), CipherError> {
-        let counter = self.counter.next()?;
+        let counter = self.counter.take()?;
         let tag = self
             .backend
             .seal_in_place(&nonce_for(self.prefix, counter), aad, data)?;

@@ -68,12 +68,12 @@ static NEXT_ID: StaticAtomicU64 = StaticAtomicU64::new(1);
 ///
 /// let counter = TxCounter::new();
 /// let shared = counter.clone();
-/// assert_eq!(counter.next()?, 0);
-/// assert_eq!(shared.next()?, 1);
+/// assert_eq!(counter.take()?, 0);
+/// assert_eq!(shared.take()?, 1);
 /// assert_eq!(counter.peek(), 2);
 ///
 /// let independent = TxCounter::new();
-/// assert_eq!(independent.next()?, 0);
+/// assert_eq!(independent.take()?, 0);
 /// # Ok::<(), netmesh_cipher::CipherError>(())
 /// ```
 #[derive(Clone)]
@@ -178,8 +178,8 @@ impl TxCounter {
     /// use netmesh_cipher::{CipherError, TxCounter, MAX_COUNTER};
     ///
     /// let counter = TxCounter::starting_at(MAX_COUNTER);
-    /// assert_eq!(counter.next(), Ok(MAX_COUNTER));
-    /// assert_eq!(counter.next(), Err(CipherError::CounterExhausted));
+    /// assert_eq!(counter.take(), Ok(MAX_COUNTER));
+    /// assert_eq!(counter.take(), Err(CipherError::CounterExhausted));
     /// ```
     #[must_use]
     pub fn starting_at(first: u64) -> Self {
@@ -196,7 +196,7 @@ impl TxCounter {
         }
     }
 
-    /// Takes the next counter. No value is ever returned twice, by this handle or any
+    /// Takes the next counter value for this thread. No value is ever returned twice, by this handle or any
     /// clone of it on any thread, and the counter never wraps.
     ///
     /// # Errors
@@ -204,7 +204,7 @@ impl TxCounter {
     /// [`CipherError::CounterExhausted`] once [`MAX_COUNTER`] has been leased and this
     /// thread's lease is used up, on this and every later call.
     #[inline]
-    pub fn next(&self) -> Result<u64, CipherError> {
+    pub fn take(&self) -> Result<u64, CipherError> {
         LEASES
             .try_with(|slots| {
                 let hot = slots[0].get();
@@ -212,15 +212,15 @@ impl TxCounter {
                     slots[0].next.set(hot.next + 1);
                     return Ok(hot.next);
                 }
-                self.next_cold(slots)
+                self.take_cold(slots)
             })
             .unwrap_or_else(|_| self.lease(1).map(|(first, _)| first))
     }
 
-    /// `next` when the most recent lease is not this counter's or is used up.
+    /// `take` when the most recent lease is not this counter's or is used up.
     #[cold]
     #[inline(never)]
-    fn next_cold(&self, slots: &[Slot; LEASE_SLOTS]) -> Result<u64, CipherError> {
+    fn take_cold(&self, slots: &[Slot; LEASE_SLOTS]) -> Result<u64, CipherError> {
         let id = self.shared.id;
         // This counter's slot, or else the least recently used one (evicting its lease:
         // at worst a gap in another counter's values).
@@ -287,7 +287,7 @@ impl TxCounter {
         Ok((first, end))
     }
 
-    /// The value [`next`](Self::next) would hand out next on this thread: the next value
+    /// The value [`take`](Self::take) would hand out next on this thread: the next value
     /// of this thread's lease, or else the first value not yet leased (`u64::MAX` once
     /// every value is leased). Under concurrent use it may be stale as soon as it
     /// returns.
@@ -342,20 +342,20 @@ mod tests {
         let c = TxCounter::default();
         assert!(a.shares_with(&b));
         assert!(!a.shares_with(&c));
-        assert_eq!(a.next(), Ok(0));
-        assert_eq!(b.next(), Ok(1));
-        assert_eq!(c.next(), Ok(0));
+        assert_eq!(a.take(), Ok(0));
+        assert_eq!(b.take(), Ok(1));
+        assert_eq!(c.take(), Ok(0));
         assert_eq!(a.peek(), 2);
     }
 
     #[test]
     fn exhaustion_hands_out_the_last_three_then_fails_forever() {
         let counter = TxCounter::starting_at(MAX_COUNTER - 2);
-        assert_eq!(counter.next(), Ok(MAX_COUNTER - 2));
-        assert_eq!(counter.next(), Ok(MAX_COUNTER - 1));
-        assert_eq!(counter.next(), Ok(MAX_COUNTER));
+        assert_eq!(counter.take(), Ok(MAX_COUNTER - 2));
+        assert_eq!(counter.take(), Ok(MAX_COUNTER - 1));
+        assert_eq!(counter.take(), Ok(MAX_COUNTER));
         for _ in 0..10 {
-            assert_eq!(counter.next(), Err(CipherError::CounterExhausted));
+            assert_eq!(counter.take(), Err(CipherError::CounterExhausted));
             assert_eq!(counter.peek(), u64::MAX);
         }
     }
@@ -363,7 +363,7 @@ mod tests {
     #[test]
     fn starting_at_u64_max_is_exhausted() {
         let counter = TxCounter::starting_at(u64::MAX);
-        assert_eq!(counter.next(), Err(CipherError::CounterExhausted));
+        assert_eq!(counter.take(), Err(CipherError::CounterExhausted));
         assert_eq!(counter.peek(), u64::MAX);
     }
 
@@ -382,7 +382,7 @@ mod tests {
                         let mut failures = 0;
                         // Keep hammering well past exhaustion: no failure may disturb it.
                         while failures < 2_000 {
-                            match counter.next() {
+                            match counter.take() {
                                 Ok(value) => mine.push(value),
                                 Err(error) => {
                                     assert_eq!(error, CipherError::CounterExhausted);
@@ -413,9 +413,9 @@ mod tests {
         let b = TxCounter::starting_at(1_000);
         let a2 = a.clone();
         for i in 0..3 * COUNTER_LEASE {
-            assert_eq!(a.next(), Ok(2 * i));
-            assert_eq!(b.next(), Ok(1_000 + i));
-            assert_eq!(a2.next(), Ok(2 * i + 1));
+            assert_eq!(a.take(), Ok(2 * i));
+            assert_eq!(b.take(), Ok(1_000 + i));
+            assert_eq!(a2.take(), Ok(2 * i + 1));
             assert_eq!(a.peek(), 2 * i + 2);
         }
     }
@@ -428,7 +428,7 @@ mod tests {
         let mut last = vec![None; counters.len()];
         for _ in 0..200 {
             for (counter, last) in counters.iter().zip(&mut last) {
-                let value = counter.next().unwrap();
+                let value = counter.take().unwrap();
                 // An evicted lease is skipped, never handed out again.
                 assert!(last.is_none_or(|previous| value > previous));
                 *last = Some(value);
@@ -439,32 +439,32 @@ mod tests {
     #[test]
     fn other_threads_values_come_in_leases() {
         let counter = TxCounter::new();
-        assert_eq!(counter.next(), Ok(0));
+        assert_eq!(counter.take(), Ok(0));
         let theirs: Vec<u64> = thread::scope(|scope| {
             scope
-                .spawn(|| (0..3).map(|_| counter.next().unwrap()).collect())
+                .spawn(|| (0..3).map(|_| counter.take().unwrap()).collect())
                 .join()
                 .unwrap()
         });
         assert_eq!(theirs, [16, 17, 18]);
-        assert_eq!(counter.next(), Ok(1), "this thread's lease is still fresh");
+        assert_eq!(counter.take(), Ok(1), "this thread's lease is still fresh");
         assert_eq!(counter.peek(), 2);
     }
 
     #[test]
     fn a_lease_left_far_behind_is_dropped_not_used() {
         let counter = TxCounter::new();
-        assert_eq!(counter.next(), Ok(0));
+        assert_eq!(counter.take(), Ok(0));
         // Another thread leases 600 counters: this thread's lease [0, 16) now lies more
         // than 512 below the highest leased counter.
         thread::scope(|scope| {
             scope.spawn(|| {
                 for _ in 0..600 {
-                    counter.next().unwrap();
+                    counter.take().unwrap();
                 }
             });
         });
-        let next = counter.next().unwrap();
+        let next = counter.take().unwrap();
         assert!(next >= 16 * 38, "a stale lease was used: {next}");
     }
 
@@ -472,30 +472,30 @@ mod tests {
     fn a_lease_never_outlives_its_counter() {
         for _ in 0..100 {
             let first = TxCounter::new();
-            assert_eq!(first.next(), Ok(0));
+            assert_eq!(first.take(), Ok(0));
             drop(first);
             // The new counter may sit where the old one was: it still starts at 0.
             let second = TxCounter::new();
-            assert_eq!(second.next(), Ok(0));
+            assert_eq!(second.take(), Ok(0));
         }
     }
 
     #[test]
     fn values_past_exhaustion_fail_on_every_thread() {
         let counter = TxCounter::starting_at(MAX_COUNTER - 20);
-        let mut mine: Vec<u64> = (0..3).map(|_| counter.next().unwrap()).collect();
+        let mut mine: Vec<u64> = (0..3).map(|_| counter.take().unwrap()).collect();
         let theirs: Vec<u64> = thread::scope(|scope| {
             scope
                 .spawn(|| {
-                    let taken: Vec<u64> = std::iter::from_fn(|| counter.next().ok()).collect();
-                    assert_eq!(counter.next(), Err(CipherError::CounterExhausted));
+                    let taken: Vec<u64> = std::iter::from_fn(|| counter.take().ok()).collect();
+                    assert_eq!(counter.take(), Err(CipherError::CounterExhausted));
                     taken
                 })
                 .join()
                 .unwrap()
         });
-        mine.extend(std::iter::from_fn(|| counter.next().ok()));
-        assert_eq!(counter.next(), Err(CipherError::CounterExhausted));
+        mine.extend(std::iter::from_fn(|| counter.take().ok()));
+        assert_eq!(counter.take(), Err(CipherError::CounterExhausted));
         mine.extend(theirs);
         mine.sort_unstable();
         let expected: Vec<u64> = (MAX_COUNTER - 20..=MAX_COUNTER).collect();

@@ -133,7 +133,7 @@ fn a_jump_a_commit_and_a_check() {
 
 fn take(counter: &TxCounter, n: u64) -> JoinHandle<Vec<u64>> {
     on(counter, move |c| {
-        (0..n).map(|_| c.next().unwrap()).collect()
+        (0..n).map(|_| c.take().unwrap()).collect()
     })
 }
 
@@ -169,8 +169,8 @@ fn a_stale_lease_is_dropped_or_used_but_never_reused() {
     model(|| {
         let counter = TxCounter::new();
         let sleeper = on(&counter, |c| {
-            let first = c.next().unwrap();
-            let second = c.next().unwrap();
+            let first = c.take().unwrap();
+            let second = c.take().unwrap();
             (first, second)
         });
         let runner = take(&counter, 3 * COUNTER_LEASE);
@@ -195,8 +195,8 @@ fn exhaustion_hands_out_the_last_values_once() {
         let handles: Vec<_> = (0..3)
             .map(|_| {
                 on(&counter, |c| {
-                    let mine: Vec<u64> = std::iter::from_fn(|| c.next().ok()).collect();
-                    assert_eq!(c.next(), Err(CipherError::CounterExhausted));
+                    let mine: Vec<u64> = std::iter::from_fn(|| c.take().ok()).collect();
+                    assert_eq!(c.take(), Err(CipherError::CounterExhausted));
                     mine
                 })
             })

@@ -127,7 +127,7 @@ impl PacketBuilder {
                 pool_id,
             }),
         };
-        crate::hygiene::scrub_stack();
+        crate::residue::scrub_stack();
         builder
     }
 

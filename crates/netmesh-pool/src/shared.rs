@@ -38,7 +38,7 @@ impl BuilderQueue {
                 break;
             }
         }
-        crate::hygiene::scrub_stack();
+        crate::residue::scrub_stack();
         queue
     }
 
@@ -46,7 +46,7 @@ impl BuilderQueue {
     /// made on demand by [`take`](Self::take).
     pub(crate) fn empty(size: usize, key: &[u8; 32], session_id: u64, origin_hash: u64) -> Self {
         Self {
-            queue: crate::hygiene::boxed_queue(size.max(1)),
+            queue: crate::residue::boxed_queue(size.max(1)),
             key: Box::new(Key::new(key)),
             session_id,
             origin_hash,
