@@ -38,6 +38,7 @@ fn user_ratio() {
     let mut buf = vec![0u8; shape.payload_len()];
     let mut counter = 0u64;
     let mut ratios = Vec::with_capacity(ROUNDS);
+    let (mut build_parts, mut get_parts) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         let seal = time_block(|_| {
             counter += 1;
@@ -50,11 +51,27 @@ fn user_ratio() {
             drop(black_box(packet));
         });
         ratios.push(user / seal);
+        // Its two parts: a held builder's build with the packet dropped, and a bare get
+        // with the guard dropped.
+        let mut held = local.get();
+        let build = time_block(|s| {
+            let packet = held.build(1, s, black_box(&events), PacketFlags::NONE);
+            drop(black_box(packet));
+        });
+        drop(held);
+        let get = time_block(|_| drop(black_box(local.get())));
+        build_parts.push(build / seal);
+        get_parts.push(get / seal);
     }
     println!(
         "ThreadLocalPool get + build 1x64B + drop guard and packet / bare ring seal \
          (median of {ROUNDS} interleaved rounds): {:.3}",
         median(ratios)
+    );
+    println!(
+        "  parts: held builder build + drop packet {:.3}, get + drop guard {:.3}",
+        median(build_parts),
+        median(get_parts)
     );
 }
 

@@ -64,6 +64,7 @@ macro_rules! builder_guard {
         }
 
         impl Drop for $guard<'_> {
+            #[inline]
             fn drop(&mut self) {
                 if let Some(builder) = self.builder.take() {
                     self.pool.$give_back(builder);

@@ -86,6 +86,7 @@ impl LocalCaches {
     /// [`REAP_INTERVAL`] operations and whenever the table has doubled since the last
     /// sweep, so a sweep's cost is amortised and the table stays within about twice the
     /// live pools.
+    #[inline]
     fn cache_for(&mut self, pool: &ThreadLocalPool) -> &mut LocalCache {
         self.operations = self.operations.wrapping_add(1);
         if self.operations % REAP_INTERVAL == 0 {
@@ -132,6 +133,7 @@ impl LocalCaches {
         self.cold.len() + usize::from(self.hot.is_some())
     }
 
+    #[cold]
     fn reap(&mut self) {
         self.cold.retain(|_, cache| cache.is_alive());
         if self
@@ -285,6 +287,7 @@ impl ThreadLocalPool {
         }
     }
 
+    #[inline]
     fn local_limit(&self) -> usize {
         self.local_capacity.saturating_mul(2)
     }
@@ -307,25 +310,31 @@ impl ThreadLocalPool {
     /// assert_eq!(packet.len(), 68 + 5 + 16);
     /// ```
     #[must_use = "an acquired builder should be released back to the pool"]
+    #[inline]
     pub fn acquire(&self) -> PacketBuilder {
         let cached = CACHES
             .try_with(|caches| {
                 let mut caches = caches.try_borrow_mut().ok()?;
                 let cache = caches.cache_for(self);
-                if let Some(builder) = cache.builders.pop() {
-                    return Some(builder);
-                }
-                for _ in 0..self.local_capacity {
-                    match self.shared.pop() {
-                        Some(builder) => cache.builders.push(builder),
-                        None => break,
-                    }
-                }
-                cache.builders.pop()
+                cache.builders.pop().or_else(|| self.refill(cache))
             })
             .ok()
             .flatten();
         cached.unwrap_or_else(|| self.shared.take())
+    }
+
+    /// Moves a batch of builders from the shared queue into this thread's empty cache
+    /// and takes one of them.
+    #[cold]
+    #[inline(never)]
+    fn refill(&self, cache: &mut LocalCache) -> Option<PacketBuilder> {
+        for _ in 0..self.local_capacity {
+            match self.shared.pop() {
+                Some(builder) => cache.builders.push(builder),
+                None => break,
+            }
+        }
+        cache.builders.pop()
     }
 
     /// Gives a builder back to this thread's cache. A builder made by another pool is
@@ -347,6 +356,7 @@ impl ThreadLocalPool {
     /// pool.release(other.acquire());
     /// assert_eq!(pool.local_available(), cached + 1);
     /// ```
+    #[inline]
     pub fn release(&self, builder: PacketBuilder) {
         let Some(builder) = self.shared.readmit(builder) else {
             return;
@@ -357,22 +367,33 @@ impl ThreadLocalPool {
                     return Some(builder);
                 };
                 let cache = caches.cache_for(self);
-                if cache.builders.len() >= self.local_limit() {
-                    let keep = cache.builders.len().saturating_sub(self.local_capacity);
-                    for extra in cache.builders.drain(keep..) {
-                        self.shared.push(extra);
-                    }
-                }
                 if cache.builders.len() < self.local_limit() {
                     cache.builders.push(builder);
                     None
                 } else {
-                    Some(builder)
+                    self.spill(cache, builder)
                 }
             })
             .unwrap_or(None);
         if let Some(builder) = overflow {
             self.shared.push(builder);
+        }
+    }
+
+    /// Returns a batch of this thread's full cache to the shared queue, then caches
+    /// `builder` if there is room (there is unless the local capacity is 0).
+    #[cold]
+    #[inline(never)]
+    fn spill(&self, cache: &mut LocalCache, builder: PacketBuilder) -> Option<PacketBuilder> {
+        let keep = cache.builders.len().saturating_sub(self.local_capacity);
+        for extra in cache.builders.drain(keep..) {
+            self.shared.push(extra);
+        }
+        if cache.builders.len() < self.local_limit() {
+            cache.builders.push(builder);
+            None
+        } else {
+            Some(builder)
         }
     }
 
@@ -390,6 +411,7 @@ impl ThreadLocalPool {
     /// assert_eq!(packet.len(), 68 + 5 + 16);
     /// ```
     #[must_use = "the guard returns the builder as soon as it is dropped"]
+    #[inline]
     pub fn get(&self) -> ThreadLocalPooledBuilder<'_> {
         ThreadLocalPooledBuilder {
             pool: self,

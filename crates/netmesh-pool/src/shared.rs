@@ -76,6 +76,7 @@ impl BuilderQueue {
 
     /// Readies a returned builder for its next user; `None` (the builder dropped, its key
     /// wiped) when another pool made it.
+    #[inline]
     pub(crate) fn readmit(&self, mut builder: PacketBuilder) -> Option<PacketBuilder> {
         if builder.pool_id() != self.pool_id {
             return None;

@@ -381,17 +381,3 @@ fn set_key_leaves_the_pool_empty_as_the_reference_does() {
     drop(guards);
     assert_eq!(pool.available(), 2);
 }
-
-#[test]
-#[should_panic(expected = "PacketBuilder::build called with 2028 events; ")]
-fn build_over_the_event_cap_panics_as_the_reference_does() {
-    let mut builder = PacketBuilder::with_origin(&[1; 32], 1, 0);
-    let _ = builder.build(0, 0, &vec![Bytes::new(); 2028], PacketFlags::NONE);
-}
-
-#[test]
-#[should_panic(expected = "PacketBuilder::build_subprotocol called with 2028 events; ")]
-fn build_subprotocol_over_the_event_cap_panics_as_the_reference_does() {
-    let mut builder = PacketBuilder::with_origin(&[1; 32], 1, 0);
-    let _ = builder.build_subprotocol(0, 0, &vec![Bytes::new(); 2028], PacketFlags::NONE, 7);
-}
