@@ -17,10 +17,62 @@ use netmesh_pool::{shared_local_pool, PacketPool, ThreadLocalPool};
 use netmesh_wire::{PacketFlags, HEADER_SIZE, TAG_SIZE};
 
 fn main() {
-    // `cargo bench` passes `--bench`; a filter argument is not supported here.
+    // `cargo bench` passes `--bench`; the only filter is `NETMESH_BENCH=user`, which runs
+    // the user-shape ratio alone.
+    user_ratio();
+    if std::env::var("NETMESH_BENCH").is_ok_and(|only| only == "user") {
+        return;
+    }
     build_ratios();
     held_ratios();
     thread_scaling();
+}
+
+/// One packet the way a user sends it: get a builder from a `ThreadLocalPool`, build one
+/// 64-byte event, drop the guard and the packet; over ring's bare seal of the same bytes.
+fn user_ratio() {
+    let bare = bare_ring_key();
+    let local = ThreadLocalPool::new(8, &KEY, SESSION);
+    let shape = Shape::ALL[0];
+    let events = shape.make();
+    let mut buf = vec![0u8; shape.payload_len()];
+    let mut counter = 0u64;
+    let mut ratios = Vec::with_capacity(ROUNDS);
+    let (mut build_parts, mut get_parts) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let seal = time_block(|_| {
+            counter += 1;
+            black_box(bare_ring_seal(&bare, counter, black_box(&mut buf)));
+        });
+        let user = time_block(|s| {
+            let packet = local
+                .get()
+                .build(1, s, black_box(&events), PacketFlags::NONE);
+            drop(black_box(packet));
+        });
+        ratios.push(user / seal);
+        // Its two parts: a held builder's build with the packet dropped, and a bare get
+        // with the guard dropped.
+        let mut held = local.get();
+        let build = time_block(|s| {
+            let packet = held.build(1, s, black_box(&events), PacketFlags::NONE);
+            drop(black_box(packet));
+        });
+        drop(held);
+        let get = time_block(|_| drop(black_box(local.get())));
+        build_parts.push(build / seal);
+        get_parts.push(get / seal);
+    }
+    println!(
+        "ThreadLocalPool get + build 1x64B + drop guard and packet / bare ring seal \
+         (median of {ROUNDS} interleaved rounds): {:.3}",
+        median(ratios)
+    );
+    println!(
+        "  parts: held builder build + drop packet {:.3}, get + drop guard {:.3}",
+        median(build_parts),
+        median(get_parts)
+    );
 }
 
 /// Held-builder build / bare seal per shape, and the floor: the bare seal plus the least

@@ -2,11 +2,19 @@
 
 #[cfg(feature = "ring")]
 mod ring;
+#[cfg(feature = "rust-crypto")]
 mod rust_crypto;
 
 #[cfg(feature = "ring")]
 pub use self::ring::RingBackend;
+#[cfg(feature = "rust-crypto")]
 pub use self::rust_crypto::RustCryptoBackend;
+
+#[cfg(not(any(feature = "ring", feature = "rust-crypto")))]
+compile_error!(
+    "netmesh-cipher needs an AEAD backend: enable the `ring` feature (the default) or \
+     `rust-crypto`"
+);
 use crate::{CipherError, KEY_SIZE, NONCE_SIZE, TAG_SIZE};
 
 /// A ChaCha20-Poly1305 implementation (RFC 8439) holding one key.
@@ -18,9 +26,9 @@ use crate::{CipherError, KEY_SIZE, NONCE_SIZE, TAG_SIZE};
 /// # Examples
 ///
 /// ```
-/// use netmesh_cipher::{Backend, RustCryptoBackend};
+/// use netmesh_cipher::{Backend, DefaultBackend};
 ///
-/// let backend = RustCryptoBackend::new(&[1; 32]);
+/// let backend = DefaultBackend::new(&[1; 32]);
 /// let mut data = *b"payload";
 /// let tag = backend.seal_in_place(&[0; 12], b"aad", &mut data)?;
 /// assert_ne!(&data, b"payload");
@@ -69,14 +77,14 @@ pub trait Backend: Send + Sync + 'static {
 
 /// The backend [`PacketCipher`](crate::PacketCipher) uses when none is named:
 /// [`RingBackend`] when the `ring` feature is enabled (it is by default), otherwise
-/// [`RustCryptoBackend`].
+/// `RustCryptoBackend` (feature `rust-crypto`).
 #[cfg(feature = "ring")]
 pub type DefaultBackend = RingBackend;
 
 /// The backend [`PacketCipher`](crate::PacketCipher) uses when none is named:
 /// `RingBackend` when the `ring` feature is enabled (it is by default), otherwise
 /// [`RustCryptoBackend`].
-#[cfg(not(feature = "ring"))]
+#[cfg(all(not(feature = "ring"), feature = "rust-crypto"))]
 pub type DefaultBackend = RustCryptoBackend;
 
 /// The largest input either AEAD accepts: 2^32 - 1 blocks of 64 bytes (RFC 8439 §2.8).

@@ -1,11 +1,9 @@
 //! The shared transmit counter, handed out to threads in small leases.
 
+use crate::sync::{thread_local, Arc, AtomicU64, Ordering, StaticAtomicU64};
+use crate::{CipherError, MAX_COUNTER};
 use core::cell::Cell;
 use core::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-
-use crate::{CipherError, MAX_COUNTER};
 
 /// How many consecutive counters a thread takes from the shared counter at a time.
 ///
@@ -13,19 +11,30 @@ use crate::{CipherError, MAX_COUNTER};
 /// takes the `lock cmpxchg` off 15 of 16 packets, and on several threads it stops the
 /// counter's cache line bouncing between cores on every packet. It also bounds how far a
 /// thread's counters can trail the others' (see [`TxCounter`]).
+#[cfg(not(loom))]
 pub const COUNTER_LEASE: u64 = 16;
+
+/// Under loom, leases of 2 so that a model of a few threads and values crosses lease and
+/// epoch boundaries.
+#[cfg(loom)]
+pub const COUNTER_LEASE: u64 = 2;
 
 /// A lease stays usable only while no counter 2 epochs beyond its first has been leased,
 /// so a packet sealed from it is at most `2 << EPOCH_SHIFT` (512) counters behind the
 /// highest counter leased so far: well inside the receiver's 1024-counter window.
+#[cfg(not(loom))]
 const EPOCH_SHIFT: u32 = 8;
+
+/// Under loom, epochs of 2 counters (one lease), so that a stale lease can be reached.
+#[cfg(loom)]
+const EPOCH_SHIFT: u32 = 1;
 
 /// Leases one thread keeps at once, for as many counters (pools, keys) used in turn.
 const LEASE_SLOTS: usize = 4;
 
 /// Counter ids: a lease names its counter by an id that is never reused, never by
 /// address, so a lease of a dropped counter can never be taken for a new one.
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static NEXT_ID: StaticAtomicU64 = StaticAtomicU64::new(1);
 
 /// The transmit counter of one sending key: hands out each counter from its start to
 /// [`MAX_COUNTER`] at most once, then fails forever with
@@ -59,12 +68,12 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 ///
 /// let counter = TxCounter::new();
 /// let shared = counter.clone();
-/// assert_eq!(counter.next()?, 0);
-/// assert_eq!(shared.next()?, 1);
+/// assert_eq!(counter.take()?, 0);
+/// assert_eq!(shared.take()?, 1);
 /// assert_eq!(counter.peek(), 2);
 ///
 /// let independent = TxCounter::new();
-/// assert_eq!(independent.next()?, 0);
+/// assert_eq!(independent.take()?, 0);
 /// # Ok::<(), netmesh_cipher::CipherError>(())
 /// ```
 #[derive(Clone)]
@@ -140,10 +149,17 @@ impl Slot {
     }
 }
 
+#[cfg(not(loom))]
 thread_local! {
     /// This thread's leases, most recently used first. No destructor, so it stays
     /// usable while the thread exits.
     static LEASES: [Slot; LEASE_SLOTS] = const { [const { Slot::empty() }; LEASE_SLOTS] };
+}
+
+// loom's thread-locals take no `const` initialiser.
+#[cfg(loom)]
+thread_local! {
+    static LEASES: [Slot; LEASE_SLOTS] = [const { Slot::empty() }; LEASE_SLOTS];
 }
 
 impl TxCounter {
@@ -162,8 +178,8 @@ impl TxCounter {
     /// use netmesh_cipher::{CipherError, TxCounter, MAX_COUNTER};
     ///
     /// let counter = TxCounter::starting_at(MAX_COUNTER);
-    /// assert_eq!(counter.next(), Ok(MAX_COUNTER));
-    /// assert_eq!(counter.next(), Err(CipherError::CounterExhausted));
+    /// assert_eq!(counter.take(), Ok(MAX_COUNTER));
+    /// assert_eq!(counter.take(), Err(CipherError::CounterExhausted));
     /// ```
     #[must_use]
     pub fn starting_at(first: u64) -> Self {
@@ -180,7 +196,7 @@ impl TxCounter {
         }
     }
 
-    /// Takes the next counter. No value is ever returned twice, by this handle or any
+    /// Takes the next counter value for this thread. No value is ever returned twice, by this handle or any
     /// clone of it on any thread, and the counter never wraps.
     ///
     /// # Errors
@@ -188,7 +204,7 @@ impl TxCounter {
     /// [`CipherError::CounterExhausted`] once [`MAX_COUNTER`] has been leased and this
     /// thread's lease is used up, on this and every later call.
     #[inline]
-    pub fn next(&self) -> Result<u64, CipherError> {
+    pub fn take(&self) -> Result<u64, CipherError> {
         LEASES
             .try_with(|slots| {
                 let hot = slots[0].get();
@@ -196,15 +212,15 @@ impl TxCounter {
                     slots[0].next.set(hot.next + 1);
                     return Ok(hot.next);
                 }
-                self.next_cold(slots)
+                self.take_cold(slots)
             })
             .unwrap_or_else(|_| self.lease(1).map(|(first, _)| first))
     }
 
-    /// `next` when the most recent lease is not this counter's or is used up.
+    /// `take` when the most recent lease is not this counter's or is used up.
     #[cold]
     #[inline(never)]
-    fn next_cold(&self, slots: &[Slot; LEASE_SLOTS]) -> Result<u64, CipherError> {
+    fn take_cold(&self, slots: &[Slot; LEASE_SLOTS]) -> Result<u64, CipherError> {
         let id = self.shared.id;
         // This counter's slot, or else the least recently used one (evicting its lease:
         // at worst a gap in another counter's values).
@@ -271,7 +287,7 @@ impl TxCounter {
         Ok((first, end))
     }
 
-    /// The value [`next`](Self::next) would hand out next on this thread: the next value
+    /// The value [`take`](Self::take) would hand out next on this thread: the next value
     /// of this thread's lease, or else the first value not yet leased (`u64::MAX` once
     /// every value is leased). Under concurrent use it may be stale as soon as it
     /// returns.
@@ -311,7 +327,7 @@ impl fmt::Debug for TxCounter {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use std::collections::BTreeSet;
     use std::sync::Barrier;
@@ -326,20 +342,20 @@ mod tests {
         let c = TxCounter::default();
         assert!(a.shares_with(&b));
         assert!(!a.shares_with(&c));
-        assert_eq!(a.next(), Ok(0));
-        assert_eq!(b.next(), Ok(1));
-        assert_eq!(c.next(), Ok(0));
+        assert_eq!(a.take(), Ok(0));
+        assert_eq!(b.take(), Ok(1));
+        assert_eq!(c.take(), Ok(0));
         assert_eq!(a.peek(), 2);
     }
 
     #[test]
     fn exhaustion_hands_out_the_last_three_then_fails_forever() {
         let counter = TxCounter::starting_at(MAX_COUNTER - 2);
-        assert_eq!(counter.next(), Ok(MAX_COUNTER - 2));
-        assert_eq!(counter.next(), Ok(MAX_COUNTER - 1));
-        assert_eq!(counter.next(), Ok(MAX_COUNTER));
+        assert_eq!(counter.take(), Ok(MAX_COUNTER - 2));
+        assert_eq!(counter.take(), Ok(MAX_COUNTER - 1));
+        assert_eq!(counter.take(), Ok(MAX_COUNTER));
         for _ in 0..10 {
-            assert_eq!(counter.next(), Err(CipherError::CounterExhausted));
+            assert_eq!(counter.take(), Err(CipherError::CounterExhausted));
             assert_eq!(counter.peek(), u64::MAX);
         }
     }
@@ -347,7 +363,7 @@ mod tests {
     #[test]
     fn starting_at_u64_max_is_exhausted() {
         let counter = TxCounter::starting_at(u64::MAX);
-        assert_eq!(counter.next(), Err(CipherError::CounterExhausted));
+        assert_eq!(counter.take(), Err(CipherError::CounterExhausted));
         assert_eq!(counter.peek(), u64::MAX);
     }
 
@@ -366,7 +382,7 @@ mod tests {
                         let mut failures = 0;
                         // Keep hammering well past exhaustion: no failure may disturb it.
                         while failures < 2_000 {
-                            match counter.next() {
+                            match counter.take() {
                                 Ok(value) => mine.push(value),
                                 Err(error) => {
                                     assert_eq!(error, CipherError::CounterExhausted);
@@ -397,9 +413,9 @@ mod tests {
         let b = TxCounter::starting_at(1_000);
         let a2 = a.clone();
         for i in 0..3 * COUNTER_LEASE {
-            assert_eq!(a.next(), Ok(2 * i));
-            assert_eq!(b.next(), Ok(1_000 + i));
-            assert_eq!(a2.next(), Ok(2 * i + 1));
+            assert_eq!(a.take(), Ok(2 * i));
+            assert_eq!(b.take(), Ok(1_000 + i));
+            assert_eq!(a2.take(), Ok(2 * i + 1));
             assert_eq!(a.peek(), 2 * i + 2);
         }
     }
@@ -412,7 +428,7 @@ mod tests {
         let mut last = vec![None; counters.len()];
         for _ in 0..200 {
             for (counter, last) in counters.iter().zip(&mut last) {
-                let value = counter.next().unwrap();
+                let value = counter.take().unwrap();
                 // An evicted lease is skipped, never handed out again.
                 assert!(last.is_none_or(|previous| value > previous));
                 *last = Some(value);
@@ -423,32 +439,32 @@ mod tests {
     #[test]
     fn other_threads_values_come_in_leases() {
         let counter = TxCounter::new();
-        assert_eq!(counter.next(), Ok(0));
+        assert_eq!(counter.take(), Ok(0));
         let theirs: Vec<u64> = thread::scope(|scope| {
             scope
-                .spawn(|| (0..3).map(|_| counter.next().unwrap()).collect())
+                .spawn(|| (0..3).map(|_| counter.take().unwrap()).collect())
                 .join()
                 .unwrap()
         });
         assert_eq!(theirs, [16, 17, 18]);
-        assert_eq!(counter.next(), Ok(1), "this thread's lease is still fresh");
+        assert_eq!(counter.take(), Ok(1), "this thread's lease is still fresh");
         assert_eq!(counter.peek(), 2);
     }
 
     #[test]
     fn a_lease_left_far_behind_is_dropped_not_used() {
         let counter = TxCounter::new();
-        assert_eq!(counter.next(), Ok(0));
+        assert_eq!(counter.take(), Ok(0));
         // Another thread leases 600 counters: this thread's lease [0, 16) now lies more
         // than 512 below the highest leased counter.
         thread::scope(|scope| {
             scope.spawn(|| {
                 for _ in 0..600 {
-                    counter.next().unwrap();
+                    counter.take().unwrap();
                 }
             });
         });
-        let next = counter.next().unwrap();
+        let next = counter.take().unwrap();
         assert!(next >= 16 * 38, "a stale lease was used: {next}");
     }
 
@@ -456,30 +472,30 @@ mod tests {
     fn a_lease_never_outlives_its_counter() {
         for _ in 0..100 {
             let first = TxCounter::new();
-            assert_eq!(first.next(), Ok(0));
+            assert_eq!(first.take(), Ok(0));
             drop(first);
             // The new counter may sit where the old one was: it still starts at 0.
             let second = TxCounter::new();
-            assert_eq!(second.next(), Ok(0));
+            assert_eq!(second.take(), Ok(0));
         }
     }
 
     #[test]
     fn values_past_exhaustion_fail_on_every_thread() {
         let counter = TxCounter::starting_at(MAX_COUNTER - 20);
-        let mut mine: Vec<u64> = (0..3).map(|_| counter.next().unwrap()).collect();
+        let mut mine: Vec<u64> = (0..3).map(|_| counter.take().unwrap()).collect();
         let theirs: Vec<u64> = thread::scope(|scope| {
             scope
                 .spawn(|| {
-                    let taken: Vec<u64> = std::iter::from_fn(|| counter.next().ok()).collect();
-                    assert_eq!(counter.next(), Err(CipherError::CounterExhausted));
+                    let taken: Vec<u64> = std::iter::from_fn(|| counter.take().ok()).collect();
+                    assert_eq!(counter.take(), Err(CipherError::CounterExhausted));
                     taken
                 })
                 .join()
                 .unwrap()
         });
-        mine.extend(std::iter::from_fn(|| counter.next().ok()));
-        assert_eq!(counter.next(), Err(CipherError::CounterExhausted));
+        mine.extend(std::iter::from_fn(|| counter.take().ok()));
+        assert_eq!(counter.take(), Err(CipherError::CounterExhausted));
         mine.extend(theirs);
         mine.sort_unstable();
         let expected: Vec<u64> = (MAX_COUNTER - 20..=MAX_COUNTER).collect();

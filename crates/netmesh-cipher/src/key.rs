@@ -6,7 +6,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::KEY_SIZE;
 
-/// A 32-byte ChaCha20-Poly1305 key that is wiped (zeroized) when dropped.
+/// A 32-byte ChaCha20-Poly1305 key that is wiped (zeroized) when dropped: where netmesh
+/// keeps key bytes beyond one call (the pools hold one to make builders on demand).
 ///
 /// It is deliberately not `Clone` (every copy would be one more place to wipe), not
 /// `PartialEq` (a non-constant-time comparison of secrets), and its `Debug` prints

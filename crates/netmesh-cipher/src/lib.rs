@@ -2,24 +2,28 @@
 //! interchangeable AEAD backends.
 //!
 //! Scope: this crate seals and opens payloads given a key, a session id, a counter and
-//! associated data. It knows nothing about the packet header layout (that is
-//! `netmesh-wire`) and does no networking. It never allocates on the seal and open paths.
+//! associated data. It takes the nonce layout and the sizes from `netmesh-wire` and
+//! knows nothing else of the packet header, and does no networking. It never allocates on the seal and open paths.
 //!
 //! - [`PacketCipher`] encrypts with the nonce
 //!   `session_prefix_from_id(session_id) ‖ counter.to_le_bytes()` (see [`nonce_for`]),
 //!   taking each counter from a [`TxCounter`] that several ciphers may share.
 //! - [`ReplayWindow`] admits each received counter at most once, within a window of
 //!   [`REPLAY_WINDOW_SIZE`] counters.
-//! - [`Key`] holds 32 key bytes and wipes them when dropped.
-//! - [`Backend`] is the AEAD itself: [`RingBackend`] (feature `ring`) or
-//!   [`RustCryptoBackend`] (always available). [`DefaultBackend`] picks one.
+//! - [`Key`] holds 32 key bytes and wipes them when dropped: the type every netmesh
+//!   crate keeps a key in (the pools keep theirs in one, to make builders on demand).
+//! - [`Backend`] is the AEAD itself: `RingBackend` (feature `ring`) or
+//!   `RustCryptoBackend` (feature `rust-crypto`). [`DefaultBackend`] picks one.
 //!
 //! # Features
 //!
+//! At least one backend must be enabled.
+//!
 //! - `ring` (default): the assembly ChaCha20-Poly1305 of `ring`, about nine times faster
 //!   than the pure-Rust one for small packets. When enabled it is the [`DefaultBackend`].
-//! - `rust-crypto`: a marker; the RustCrypto backend is always compiled. Features are
-//!   additive: with both on, both backends are available and `ring` is the default.
+//! - `rust-crypto`: RustCrypto's pure-Rust `chacha20poly1305`, compiled only with this
+//!   feature; the [`DefaultBackend`] when `ring` is off. Features are additive: with both
+//!   on, both backends are available and `ring` is the default.
 //!
 //! # Examples
 //!
@@ -42,6 +46,7 @@
 //! assert_eq!(&buf[..], b"hello");
 //! # Ok::<(), netmesh_cipher::CipherError>(())
 //! ```
+#![doc(test(attr(deny(warnings))))]
 
 mod backend;
 mod cipher;
@@ -50,10 +55,13 @@ mod error;
 mod key;
 mod nonce;
 mod replay;
+mod sync;
 
 #[cfg(feature = "ring")]
 pub use backend::RingBackend;
-pub use backend::{Backend, DefaultBackend, RustCryptoBackend};
+#[cfg(feature = "rust-crypto")]
+pub use backend::RustCryptoBackend;
+pub use backend::{Backend, DefaultBackend};
 pub use cipher::PacketCipher;
 pub use counter::{TxCounter, COUNTER_LEASE};
 pub use error::CipherError;
@@ -64,12 +72,10 @@ pub use replay::ReplayWindow;
 /// Length of a ChaCha20-Poly1305 key in bytes.
 pub const KEY_SIZE: usize = 32;
 
-/// Length of a ChaCha20-Poly1305 nonce in bytes: a 4-byte session prefix and an 8-byte
-/// little-endian counter.
-pub const NONCE_SIZE: usize = 12;
-
-/// Length of a Poly1305 tag in bytes.
-pub const TAG_SIZE: usize = 16;
+/// Length of a ChaCha20-Poly1305 nonce in bytes (a 4-byte session prefix and an 8-byte
+/// little-endian counter) and of a Poly1305 tag: the wire's sizes, defined in
+/// `netmesh-wire`.
+pub use netmesh_wire::{NONCE_SIZE, TAG_SIZE};
 
 /// Number of counters the [`ReplayWindow`] remembers: the highest accepted counter and the
 /// 1023 below it.
@@ -80,8 +86,8 @@ pub const REPLAY_WINDOW_SIZE: u64 = 1024;
 pub const MAX_COUNTER: u64 = u64::MAX - 1;
 
 /// Largest ciphertext (tag excluded) that [`PacketCipher::verify`] accepts: the largest
-/// netmesh payload, `8192 - 68 - 16`. Verification decrypts into a stack scratch of
-/// this size so that it never allocates.
-pub const MAX_VERIFY_LEN: usize = 8108;
+/// netmesh payload, `netmesh_wire::MAX_PAYLOAD_SIZE` (`8192 - 68 - 16`). Verification
+/// decrypts into a stack scratch of this size so that it never allocates.
+pub const MAX_VERIFY_LEN: usize = netmesh_wire::MAX_PAYLOAD_SIZE;
 
 const _: () = assert!(KEY_SIZE == 32 && NONCE_SIZE == 12 && TAG_SIZE == 16);

@@ -25,7 +25,8 @@ pub const fn session_prefix_from_id(session_id: u64) -> [u8; 4] {
     folded.to_le_bytes()
 }
 
-/// The nonce for one counter: `session_id_prefix ‖ counter.to_le_bytes()`.
+/// The nonce for one counter: `session_id_prefix ‖ counter.to_le_bytes()`, the layout of
+/// `netmesh_wire::compose_nonce`.
 ///
 /// # Examples
 ///
@@ -38,11 +39,7 @@ pub const fn session_prefix_from_id(session_id: u64) -> [u8; 4] {
 #[inline]
 #[must_use]
 pub const fn nonce_for(session_id_prefix: [u8; 4], counter: u64) -> [u8; NONCE_SIZE] {
-    let p = session_id_prefix;
-    let c = counter.to_le_bytes();
-    [
-        p[0], p[1], p[2], p[3], c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-    ]
+    netmesh_wire::compose_nonce(session_id_prefix, counter)
 }
 
 #[cfg(test)]
@@ -58,15 +55,6 @@ mod tests {
         assert_ne!(
             session_prefix_from_id(0x0000_0001_0000_0000),
             session_prefix_from_id(0)
-        );
-    }
-
-    #[test]
-    fn nonce_is_prefix_then_little_endian_counter() {
-        let nonce = nonce_for([0xaa, 0xbb, 0xcc, 0xdd], 0x1122_3344_5566_7788);
-        assert_eq!(
-            nonce,
-            [0xaa, 0xbb, 0xcc, 0xdd, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11]
         );
     }
 }

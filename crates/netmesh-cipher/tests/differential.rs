@@ -1,6 +1,6 @@
 //! ring and RustCrypto must produce identical bytes, open each other's output, and refuse
 //! any single flipped bit.
-#![cfg(feature = "ring")]
+#![cfg(all(feature = "ring", feature = "rust-crypto"))]
 
 use netmesh_cipher::{
     CipherError, PacketCipher, RingBackend, RustCryptoBackend, TxCounter, MAX_COUNTER,

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use netmesh_cipher::{CipherError, ReplayWindow, REPLAY_WINDOW_SIZE};
+use netmesh_testkit::Rng;
 use proptest::prelude::*;
 
 const W: u64 = REPLAY_WINDOW_SIZE;
@@ -44,23 +45,6 @@ impl Model {
     }
 }
 
-/// splitmix64: a seeded generator, so failures replay exactly.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// The next counter to offer, biased towards the interesting places: just ahead,
 /// reordered, duplicated, at each edge, and far off in both directions.
 fn next_counter(rng: &mut Rng, model: &Model, start: u64) -> u64 {
@@ -78,13 +62,13 @@ fn next_counter(rng: &mut Rng, model: &Model, start: u64) -> u64 {
             let pick = usize::try_from(rng.below(n.max(1))).unwrap_or(0);
             model.accepted.iter().nth(pick).copied().unwrap_or(h)
         }
-        10 => rng.next(),
+        10 => rng.next_u64(),
         _ => u64::MAX - rng.below(3),
     }
 }
 
 fn run(seed: u64, steps: usize, start: u64) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let window = ReplayWindow::new();
     let mut model = Model::default();
     // Start near `start` so the top of the counter space gets exercised too.

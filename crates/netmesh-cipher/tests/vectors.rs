@@ -7,7 +7,7 @@
 use bytes::{Bytes, BytesMut};
 use hex_literal::hex;
 use netmesh_cipher::{Backend, CipherError, PacketCipher, TxCounter, TAG_SIZE};
-use serde::Deserialize;
+use netmesh_testkit::vectors::{key_hex as key, reference as vectors, u64_hex};
 
 /// RFC 8439 §2.8.2, <https://www.rfc-editor.org/rfc/rfc8439#section-2.8.2>.
 mod rfc8439 {
@@ -30,46 +30,6 @@ mod rfc8439 {
     /// counter is the LE reading of the last 8 nonce bytes.
     pub(crate) const SESSION_ID: u64 = 7;
     pub(crate) const COUNTER: u64 = 0x4746_4544_4342_4140;
-}
-
-#[derive(Deserialize)]
-struct Vectors {
-    data_packets: Vec<DataPacket>,
-    heartbeats: Vec<Heartbeat>,
-}
-
-#[derive(Deserialize)]
-struct DataPacket {
-    key: String,
-    session_id: String,
-    counter: u64,
-    events: Vec<String>,
-    packet: String,
-}
-
-#[derive(Deserialize)]
-struct Heartbeat {
-    key: String,
-    session_id: String,
-    counter: u64,
-    packet: String,
-}
-
-fn vectors() -> Vectors {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../vectors/reference-packets.json"
-    ))
-    .unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn key(text: &str) -> [u8; 32] {
-    hex::decode(text).unwrap().try_into().unwrap()
-}
-
-fn u64_hex(text: &str) -> u64 {
-    u64::from_str_radix(text.trim_start_matches("0x"), 16).unwrap()
 }
 
 /// The header fields this layer reads, computed from the bytes (no netmesh-wire here).
@@ -237,4 +197,5 @@ macro_rules! backend_tests {
 
 #[cfg(feature = "ring")]
 backend_tests!(ring, netmesh_cipher::RingBackend);
+#[cfg(feature = "rust-crypto")]
 backend_tests!(rust_crypto, netmesh_cipher::RustCryptoBackend);

@@ -5,18 +5,12 @@ use std::fmt;
 use bytes::Bytes;
 use netmesh_cipher::{PacketCipher, TxCounter};
 use netmesh_wire::{
-    EventFrame, NetHeader, PacketFlags, EVENT_LEN_PREFIX, HEADER_SIZE, MAX_EVENTS_PER_PACKET,
-    MAX_PAYLOAD_SIZE, NONCE_SIZE, TAG_SIZE,
+    check_event, compose_nonce, EventFrame, NetHeader, PacketFlags, WireError, EVENT_LEN_PREFIX,
+    HEADER_SIZE, MAX_EVENTS_PER_PACKET, MAX_PAYLOAD_SIZE, NONCE_SIZE, TAG_SIZE,
 };
 
 use crate::chunk::Chunk;
 use crate::BuildError;
-
-/// Header bytes 12..16: the nonce prefix derived from the session id.
-const NONCE_PREFIX_RANGE: std::ops::Range<usize> = 12..16;
-/// Header bytes 16..24: the little-endian nonce counter.
-const NONCE_COUNTER_RANGE: std::ops::Range<usize> = 16..24;
-const _: () = assert!(NONCE_COUNTER_RANGE.end - NONCE_PREFIX_RANGE.start == NONCE_SIZE);
 
 /// Builds encrypted packets from events.
 ///
@@ -94,7 +88,6 @@ impl PacketBuilder {
     /// # Examples
     ///
     /// ```
-    /// use bytes::Bytes;
     /// use netmesh_cipher::TxCounter;
     /// use netmesh_pool::PacketBuilder;
     /// use netmesh_wire::{NetHeader, PacketFlags};
@@ -134,15 +127,17 @@ impl PacketBuilder {
                 pool_id,
             }),
         };
-        crate::hygiene::scrub_stack();
+        crate::residue::scrub_stack();
         builder
     }
 
+    #[inline]
     pub(crate) fn pool_id(&self) -> u64 {
         self.state.pool_id
     }
 
     /// Puts the per-use settings back to the pool's, so the next user starts clean.
+    #[inline]
     pub(crate) fn reset(&mut self, origin_hash: u64) {
         // Write only what changed: the builder is copied right after, and a copy that reads
         // a just-written narrow field stalls on store forwarding (measured: +10 ns).
@@ -155,16 +150,49 @@ impl PacketBuilder {
     }
 
     /// Sets the origin hash stamped on the following data packets.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_pool::PacketBuilder;
+    /// use netmesh_wire::{NetHeader, PacketFlags};
+    ///
+    /// let mut builder = PacketBuilder::with_origin(&[1; 32], 7, 0);
+    /// builder.set_origin_hash(0xfeed);
+    /// let packet = builder.build(0, 0, &[], PacketFlags::NONE);
+    /// assert_eq!(NetHeader::parse(&packet)?.origin_hash, 0xfeed);
+    /// # Ok::<(), netmesh_wire::WireError>(())
+    /// ```
     pub fn set_origin_hash(&mut self, origin_hash: u64) {
         self.state.origin_hash = origin_hash;
     }
 
     /// Sets the channel hash stamped on the following data packets.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_pool::PacketBuilder;
+    /// use netmesh_wire::{NetHeader, PacketFlags};
+    ///
+    /// let mut builder = PacketBuilder::with_origin(&[1; 32], 7, 0);
+    /// builder.set_channel_hash(0x0102);
+    /// let packet = builder.build(0, 0, &[], PacketFlags::NONE);
+    /// assert_eq!(NetHeader::parse(&packet)?.channel_hash, 0x0102);
+    /// # Ok::<(), netmesh_wire::WireError>(())
+    /// ```
     pub fn set_channel_hash(&mut self, channel_hash: u16) {
         self.state.channel_hash = channel_hash;
     }
 
     /// The session id stamped on every packet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let builder = netmesh_pool::PacketBuilder::with_origin(&[1; 32], 0x5e55, 0);
+    /// assert_eq!(builder.session_id(), 0x5e55);
+    /// ```
     #[must_use]
     pub fn session_id(&self) -> u64 {
         self.state.session_id
@@ -206,7 +234,23 @@ impl PacketBuilder {
     ///
     /// Panics, naming the cap, where [`try_build`](Self::try_build) returns an error:
     /// more than `MAX_EVENTS_PER_PACKET` events, a payload over `MAX_PAYLOAD_SIZE`, or an
-    /// exhausted TX counter.
+    /// exhausted TX counter. The message is `cannot build packet: ` and the
+    /// [`BuildError`], not net-mesh 0.23's wording (README, compatibility).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use netmesh_pool::{PacketBuilder, PacketOpener};
+    /// use netmesh_wire::PacketFlags;
+    ///
+    /// let mut builder = PacketBuilder::with_origin(&[4; 32], 11, 0);
+    /// let events = [Bytes::from_static(b"a"), Bytes::from_static(b"bc")];
+    /// let packet = builder.build(3, 0, &events, PacketFlags::RELIABLE);
+    /// let opened = PacketOpener::new(&[4; 32], 11).open(packet)?;
+    /// assert_eq!(opened.events().collect::<Vec<_>>(), events);
+    /// # Ok::<(), netmesh_pool::OpenError>(())
+    /// ```
     #[must_use = "the packet is the result; building it used a nonce"]
     #[inline]
     pub fn build(
@@ -224,6 +268,19 @@ impl PacketBuilder {
     /// # Panics
     ///
     /// As [`build`](Self::build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use netmesh_pool::PacketBuilder;
+    /// use netmesh_wire::{NetHeader, PacketFlags};
+    ///
+    /// let mut builder = PacketBuilder::with_origin(&[4; 32], 11, 0);
+    /// let packet = builder.build_subprotocol(3, 0, &[Bytes::from_static(b"x")], PacketFlags::NONE, 9);
+    /// assert_eq!(NetHeader::parse(&packet)?.subprotocol_id, 9);
+    /// # Ok::<(), netmesh_wire::WireError>(())
+    /// ```
     #[must_use = "the packet is the result; building it used a nonce"]
     pub fn build_subprotocol(
         &mut self,
@@ -277,6 +334,21 @@ impl PacketBuilder {
     /// # Errors
     ///
     /// As [`try_build`](Self::try_build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use netmesh_pool::{BuildError, PacketBuilder};
+    /// use netmesh_wire::PacketFlags;
+    ///
+    /// let mut builder = PacketBuilder::with_origin(&[4; 32], 11, 0);
+    /// let too_many = vec![Bytes::new(); 2028];
+    /// assert_eq!(
+    ///     builder.try_build_subprotocol(3, 0, &too_many, PacketFlags::NONE, 9),
+    ///     Err(BuildError::TooManyEvents { count: 2028, max: 2027 })
+    /// );
+    /// ```
     #[inline]
     pub fn try_build_subprotocol(
         &mut self,
@@ -306,7 +378,7 @@ impl PacketBuilder {
         .with_origin(self.state.origin_hash)
         .with_channel_hash(self.state.channel_hash)
         .with_subprotocol(subprotocol_id);
-        self.seal(&header, |buf| write_frames(events, buf))
+        self.seal(&header, |buf| EventFrame::write_events_into(events, buf))
     }
 
     /// Builds an authenticated heartbeat: a bare header and the tag of an empty payload.
@@ -316,6 +388,19 @@ impl PacketBuilder {
     ///
     /// Panics if the TX counter is exhausted; see
     /// [`try_build_heartbeat`](Self::try_build_heartbeat).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_pool::{PacketBuilder, PacketOpener};
+    ///
+    /// let mut builder = PacketBuilder::with_origin(&[4; 32], 11, 0);
+    /// let heartbeat = builder.build_heartbeat();
+    /// assert_eq!(heartbeat.len(), 68 + 16);
+    /// let opened = PacketOpener::new(&[4; 32], 11).open(heartbeat)?;
+    /// assert_eq!(opened.events().count(), 0);
+    /// # Ok::<(), netmesh_pool::OpenError>(())
+    /// ```
     #[must_use = "the packet is the result; building it used a nonce"]
     pub fn build_heartbeat(&mut self) -> Bytes {
         unwrap_build(self.try_build_heartbeat())
@@ -326,6 +411,18 @@ impl PacketBuilder {
     /// # Errors
     ///
     /// [`BuildError::CounterExhausted`] when the session has used its last nonce.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_cipher::{TxCounter, MAX_COUNTER};
+    /// use netmesh_pool::{BuildError, PacketBuilder};
+    ///
+    /// let counter = TxCounter::starting_at(MAX_COUNTER);
+    /// let mut builder = PacketBuilder::with_shared_counter(&[4; 32], 11, 0, counter);
+    /// assert!(builder.try_build_heartbeat().is_ok());
+    /// assert_eq!(builder.try_build_heartbeat(), Err(BuildError::CounterExhausted));
+    /// ```
     pub fn try_build_heartbeat(&mut self) -> Result<Bytes, BuildError> {
         self.seal(&NetHeader::heartbeat(self.state.session_id), |_| {})
     }
@@ -336,6 +433,17 @@ impl PacketBuilder {
     ///
     /// Panics if `payload` is longer than `MAX_PAYLOAD_SIZE`; see
     /// [`try_build_handshake`](Self::try_build_handshake).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_pool::{handshake_payload, PacketBuilder};
+    ///
+    /// let mut builder = PacketBuilder::with_origin(&[4; 32], 0, 0);
+    /// let packet = builder.build_handshake(b"noise message");
+    /// assert_eq!(handshake_payload(&packet)?, &b"noise message"[..]);
+    /// # Ok::<(), netmesh_pool::OpenError>(())
+    /// ```
     #[must_use]
     pub fn build_handshake(&mut self, payload: &[u8]) -> Bytes {
         unwrap_build(self.try_build_handshake(payload))
@@ -347,6 +455,19 @@ impl PacketBuilder {
     ///
     /// [`BuildError::PayloadTooLarge`] when `payload` is longer than `MAX_PAYLOAD_SIZE`
     /// (a receiver would refuse the header).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_pool::{BuildError, PacketBuilder};
+    ///
+    /// let mut builder = PacketBuilder::with_origin(&[4; 32], 0, 0);
+    /// assert!(builder.try_build_handshake(&[0; 8108]).is_ok());
+    /// assert_eq!(
+    ///     builder.try_build_handshake(&[0; 8109]),
+    ///     Err(BuildError::PayloadTooLarge { len: 8109, max: 8108 })
+    /// );
+    /// ```
     pub fn try_build_handshake(&mut self, payload: &[u8]) -> Result<Bytes, BuildError> {
         let len = payload.len();
         let payload_len = payload_len_field(len)?;
@@ -366,7 +487,7 @@ impl PacketBuilder {
     /// # Errors
     ///
     /// [`BuildError::EventTooLarge`] when an event cannot fit a packet even alone
-    /// (more than `MAX_PAYLOAD_SIZE - 4` bytes). The iterator's items fail only with
+    /// (more than `MAX_EVENT_SIZE` bytes; the check is `netmesh_wire::check_event`). The iterator's items fail only with
     /// [`BuildError::CounterExhausted`].
     ///
     /// # Examples
@@ -393,13 +514,10 @@ impl PacketBuilder {
         events: &'a [Bytes],
         flags: PacketFlags,
     ) -> Result<BatchBuild<'a>, BuildError> {
-        const MAX_EVENT: usize = MAX_PAYLOAD_SIZE - EVENT_LEN_PREFIX;
-        if let Some((index, event)) = events.iter().enumerate().find(|(_, e)| e.len() > MAX_EVENT) {
-            return Err(BuildError::EventTooLarge {
-                index,
-                len: event.len(),
-                max: MAX_EVENT,
-            });
+        for (index, event) in events.iter().enumerate() {
+            if let Err(WireError::EventTooLarge { index, len, max }) = check_event(index, event) {
+                return Err(BuildError::EventTooLarge { index, len, max });
+            }
         }
         Ok(BatchBuild {
             builder: self,
@@ -430,8 +548,7 @@ impl PacketBuilder {
         // On error the packet buffer is dropped: its bytes go back with the chunk.
         let (counter, tag) = cipher.seal_in_place_detached(&header.aad(), payload)?;
         tag_out.copy_from_slice(&tag);
-        head[NONCE_PREFIX_RANGE].copy_from_slice(&cipher.session_prefix());
-        head[NONCE_COUNTER_RANGE].copy_from_slice(&counter.to_le_bytes());
+        NetHeader::write_nonce_to(head, &compose_nonce(cipher.session_prefix(), counter));
         Ok(packet.freeze())
     }
 }
@@ -442,52 +559,6 @@ fn split_header(packet: &mut [u8]) -> (&mut [u8; HEADER_SIZE], &mut [u8]) {
     packet
         .split_first_chunk_mut()
         .expect("a packet buffer has room for the header")
-}
-
-/// Writes the frames of `events` into `out`, which is exactly their size.
-///
-/// `EventFrame::write_events` appends to a `BytesMut`, updating its length and calling
-/// `memcpy` for each event; for small events that costs more than the copies.
-#[inline]
-fn write_frames(events: &[Bytes], mut out: &mut [u8]) {
-    for event in events {
-        let (prefix, rest) = out.split_at_mut(EVENT_LEN_PREFIX);
-        prefix.copy_from_slice(&frame_len(event));
-        let (body, rest) = rest.split_at_mut(event.len());
-        copy_small(body, event);
-        out = rest;
-    }
-    // Every byte written: the buffer holds an earlier packet's bytes.
-    assert!(
-        out.is_empty(),
-        "frames are smaller than the space sized for them"
-    );
-}
-
-/// An event's length prefix. Cannot saturate: every event is within the checked payload.
-#[inline]
-fn frame_len(event: &[u8]) -> [u8; EVENT_LEN_PREFIX] {
-    u32::try_from(event.len()).unwrap_or(u32::MAX).to_le_bytes()
-}
-
-/// `dst.copy_from_slice(src)` for slices of equal length, with fixed-size (inlined)
-/// copies up to 64 bytes: two overlapping copies of the largest size class that fits.
-#[inline]
-fn copy_small(dst: &mut [u8], src: &[u8]) {
-    fn overlapping<const N: usize>(dst: &mut [u8], src: &[u8]) {
-        let n = src.len();
-        dst[..N].copy_from_slice(&src[..N]);
-        dst[n - N..].copy_from_slice(&src[n - N..]);
-    }
-    match src.len() {
-        0 => {}
-        1..=3 => dst.copy_from_slice(src),
-        4..=7 => overlapping::<4>(dst, src),
-        8..=15 => overlapping::<8>(dst, src),
-        16..=31 => overlapping::<16>(dst, src),
-        32..=64 => overlapping::<32>(dst, src),
-        _ => dst.copy_from_slice(src),
-    }
 }
 
 /// `value` as a header field, if it is within `cap` (every cap fits a `u16`).
@@ -531,6 +602,20 @@ impl fmt::Debug for PacketBuilder {
 }
 
 /// The packets of one [`PacketBuilder::build_batch`] call, built as they are pulled.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use netmesh_pool::{BatchBuild, PacketBuilder};
+/// use netmesh_wire::PacketFlags;
+///
+/// let events = vec![Bytes::from(vec![0; 3000]); 5];
+/// let mut builder = PacketBuilder::with_origin(&[4; 32], 11, 0);
+/// let batch: BatchBuild<'_> = builder.build_batch(1, 0, &events, PacketFlags::NONE)?;
+/// assert_eq!(batch.count(), 3); // two events of 3004 framed bytes per packet
+/// # Ok::<(), netmesh_pool::BuildError>(())
+/// ```
 #[must_use = "packets are built only as the iterator is consumed"]
 pub struct BatchBuild<'a> {
     builder: &'a mut PacketBuilder,
@@ -542,6 +627,22 @@ pub struct BatchBuild<'a> {
 
 impl BatchBuild<'_> {
     /// The sequence number the next packet will carry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use netmesh_pool::PacketBuilder;
+    /// use netmesh_wire::PacketFlags;
+    ///
+    /// let events = vec![Bytes::from(vec![0; 5000]); 2];
+    /// let mut builder = PacketBuilder::with_origin(&[4; 32], 11, 0);
+    /// let mut batch = builder.build_batch(1, 40, &events, PacketFlags::NONE)?;
+    /// assert_eq!(batch.next_sequence(), 40);
+    /// batch.next().transpose()?;
+    /// assert_eq!(batch.next_sequence(), 41);
+    /// # Ok::<(), netmesh_pool::BuildError>(())
+    /// ```
     #[must_use]
     pub fn next_sequence(&self) -> u64 {
         self.sequence
@@ -579,8 +680,6 @@ impl fmt::Debug for BatchBuild<'_> {
 
 #[cfg(test)]
 mod tests {
-    use bytes::BytesMut;
-
     use super::*;
 
     #[test]
@@ -614,51 +713,6 @@ mod tests {
             chunk_starts <= 2,
             "{chunk_starts} chunk changes for 100 small packets"
         );
-    }
-
-    #[test]
-    fn copy_small_copies_every_length_exactly() {
-        let src: Vec<u8> = (1..=200).collect();
-        for len in 0..=150 {
-            let mut dst = vec![0u8; len + 2];
-            copy_small(&mut dst[1..=len], &src[..len]);
-            assert_eq!(&dst[1..=len], &src[..len], "length {len}");
-            assert_eq!((dst[0], dst[len + 1]), (0, 0), "length {len} wrote outside");
-        }
-    }
-
-    #[test]
-    fn frames_of_many_and_of_one_event_decode_back() {
-        for sizes in [
-            vec![],
-            vec![0],
-            vec![3],
-            vec![0, 1, 7, 8, 31, 33, 64, 65, 300],
-            vec![64; 50],
-        ] {
-            let events: Vec<Bytes> = sizes
-                .iter()
-                .map(|&n: &usize| {
-                    Bytes::from(
-                        (0..n)
-                            .map(|i| (i * 7 + n).to_le_bytes()[0])
-                            .collect::<Vec<u8>>(),
-                    )
-                })
-                .collect();
-            // Stale bytes where the frames go, as in a reused chunk.
-            let mut buf = vec![0xee; EventFrame::calculate_size(&events)];
-            write_frames(&events, &mut buf);
-            let mut expected = BytesMut::new();
-            EventFrame::write_events(&events, &mut expected);
-            assert_eq!(buf, expected, "{sizes:?}");
-        }
-    }
-
-    #[test]
-    #[should_panic(expected = "frames are smaller than the space sized for them")]
-    fn frames_that_leave_space_unwritten_panic() {
-        write_frames(&[Bytes::from_static(b"abc")], &mut [0; 8]);
     }
 
     #[test]

@@ -10,6 +10,17 @@ use crate::shared::BuilderQueue;
 use crate::PacketBuilder;
 
 /// A [`ThreadLocalPool`] shared between threads.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use netmesh_pool::{SharedLocalPool, ThreadLocalPool};
+///
+/// let pool: SharedLocalPool = Arc::new(ThreadLocalPool::new(4, &[1; 32], 9));
+/// let other = Arc::clone(&pool);
+/// std::thread::spawn(move || drop(other.get())).join().unwrap();
+/// ```
 pub type SharedLocalPool = Arc<ThreadLocalPool>;
 
 /// Makes a [`SharedLocalPool`] of `size` builders with the default local capacity.
@@ -75,6 +86,7 @@ impl LocalCaches {
     /// [`REAP_INTERVAL`] operations and whenever the table has doubled since the last
     /// sweep, so a sweep's cost is amortised and the table stays within about twice the
     /// live pools.
+    #[inline]
     fn cache_for(&mut self, pool: &ThreadLocalPool) -> &mut LocalCache {
         self.operations = self.operations.wrapping_add(1);
         if self.operations % REAP_INTERVAL == 0 {
@@ -121,6 +133,7 @@ impl LocalCaches {
         self.cold.len() + usize::from(self.hot.is_some())
     }
 
+    #[cold]
     fn reap(&mut self) {
         self.cold.retain(|_, cache| cache.is_alive());
         if self
@@ -210,12 +223,32 @@ impl ThreadLocalPool {
     pub const DEFAULT_LOCAL_CAPACITY: usize = 8;
 
     /// A pool of `size` shared builders (at least one) with the default local capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = netmesh_pool::ThreadLocalPool::new(16, &[1; 32], 9);
+    /// assert_eq!(pool.capacity(), 16);
+    /// assert_eq!(pool.local_capacity(), netmesh_pool::ThreadLocalPool::DEFAULT_LOCAL_CAPACITY);
+    /// ```
     #[must_use]
     pub fn new(size: usize, key: &[u8; 32], session_id: u64) -> Self {
         Self::with_local_capacity(size, key, session_id, 0, Self::DEFAULT_LOCAL_CAPACITY)
     }
 
     /// A pool whose builders stamp `origin_hash` on every data packet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_pool::ThreadLocalPool;
+    /// use netmesh_wire::{NetHeader, PacketFlags};
+    ///
+    /// let pool = ThreadLocalPool::with_origin(4, &[1; 32], 9, 0xabc);
+    /// let packet = pool.get().build(0, 0, &[], PacketFlags::NONE);
+    /// assert_eq!(NetHeader::parse(&packet)?.origin_hash, 0xabc);
+    /// # Ok::<(), netmesh_wire::WireError>(())
+    /// ```
     #[must_use]
     pub fn with_origin(size: usize, key: &[u8; 32], session_id: u64, origin_hash: u64) -> Self {
         Self::with_local_capacity(
@@ -228,6 +261,17 @@ impl ThreadLocalPool {
     }
 
     /// A pool with a chosen per-thread cache size (0 disables the cache).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_pool::ThreadLocalPool;
+    ///
+    /// let pool = ThreadLocalPool::with_local_capacity(8, &[1; 32], 9, 0, 2);
+    /// let builder = pool.acquire();
+    /// assert_eq!(pool.local_available(), 1); // a batch of 2 came over, one is in hand
+    /// pool.release(builder);
+    /// ```
     #[must_use]
     pub fn with_local_capacity(
         size: usize,
@@ -243,6 +287,7 @@ impl ThreadLocalPool {
         }
     }
 
+    #[inline]
     fn local_limit(&self) -> usize {
         self.local_capacity.saturating_mul(2)
     }
@@ -250,30 +295,68 @@ impl ThreadLocalPool {
     /// Takes a builder: from this thread's cache, else a batch from the shared queue,
     /// else a new one. Give it back with [`release`](Self::release), or use
     /// [`get`](Self::get) for a guard that does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use netmesh_pool::ThreadLocalPool;
+    /// use netmesh_wire::PacketFlags;
+    ///
+    /// let pool = ThreadLocalPool::new(4, &[1; 32], 9);
+    /// let mut builder = pool.acquire();
+    /// let packet = builder.build(0, 0, &[Bytes::from_static(b"e")], PacketFlags::NONE);
+    /// pool.release(builder);
+    /// assert_eq!(packet.len(), 68 + 5 + 16);
+    /// ```
     #[must_use = "an acquired builder should be released back to the pool"]
+    #[inline]
     pub fn acquire(&self) -> PacketBuilder {
         let cached = CACHES
             .try_with(|caches| {
                 let mut caches = caches.try_borrow_mut().ok()?;
                 let cache = caches.cache_for(self);
-                if let Some(builder) = cache.builders.pop() {
-                    return Some(builder);
-                }
-                for _ in 0..self.local_capacity {
-                    match self.shared.pop() {
-                        Some(builder) => cache.builders.push(builder),
-                        None => break,
-                    }
-                }
-                cache.builders.pop()
+                cache.builders.pop().or_else(|| self.refill(cache))
             })
             .ok()
             .flatten();
         cached.unwrap_or_else(|| self.shared.take())
     }
 
+    /// Moves a batch of builders from the shared queue into this thread's empty cache
+    /// and takes one of them.
+    #[cold]
+    #[inline(never)]
+    fn refill(&self, cache: &mut LocalCache) -> Option<PacketBuilder> {
+        for _ in 0..self.local_capacity {
+            match self.shared.pop() {
+                Some(builder) => cache.builders.push(builder),
+                None => break,
+            }
+        }
+        cache.builders.pop()
+    }
+
     /// Gives a builder back to this thread's cache. A builder made by another pool is
     /// dropped (its key wiped), never cached: pools never exchange builders.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_pool::ThreadLocalPool;
+    ///
+    /// let pool = ThreadLocalPool::new(4, &[1; 32], 9);
+    /// let builder = pool.acquire();
+    /// let cached = pool.local_available();
+    /// pool.release(builder);
+    /// assert_eq!(pool.local_available(), cached + 1);
+    ///
+    /// // A builder of another pool is dropped, not cached.
+    /// let other = ThreadLocalPool::new(1, &[2; 32], 9);
+    /// pool.release(other.acquire());
+    /// assert_eq!(pool.local_available(), cached + 1);
+    /// ```
+    #[inline]
     pub fn release(&self, builder: PacketBuilder) {
         let Some(builder) = self.shared.readmit(builder) else {
             return;
@@ -284,17 +367,11 @@ impl ThreadLocalPool {
                     return Some(builder);
                 };
                 let cache = caches.cache_for(self);
-                if cache.builders.len() >= self.local_limit() {
-                    let keep = cache.builders.len().saturating_sub(self.local_capacity);
-                    for extra in cache.builders.drain(keep..) {
-                        self.shared.push(extra);
-                    }
-                }
                 if cache.builders.len() < self.local_limit() {
                     cache.builders.push(builder);
                     None
                 } else {
-                    Some(builder)
+                    self.spill(cache, builder)
                 }
             })
             .unwrap_or(None);
@@ -303,8 +380,38 @@ impl ThreadLocalPool {
         }
     }
 
+    /// Returns a batch of this thread's full cache to the shared queue, then caches
+    /// `builder` if there is room (there is unless the local capacity is 0).
+    #[cold]
+    #[inline(never)]
+    fn spill(&self, cache: &mut LocalCache, builder: PacketBuilder) -> Option<PacketBuilder> {
+        let keep = cache.builders.len().saturating_sub(self.local_capacity);
+        for extra in cache.builders.drain(keep..) {
+            self.shared.push(extra);
+        }
+        if cache.builders.len() < self.local_limit() {
+            cache.builders.push(builder);
+            None
+        } else {
+            Some(builder)
+        }
+    }
+
     /// Lends a builder through a guard that releases it on drop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use netmesh_pool::ThreadLocalPool;
+    /// use netmesh_wire::PacketFlags;
+    ///
+    /// let pool = ThreadLocalPool::new(4, &[1; 32], 9);
+    /// let packet = pool.get().build(0, 0, &[Bytes::from_static(b"e")], PacketFlags::NONE);
+    /// assert_eq!(packet.len(), 68 + 5 + 16);
+    /// ```
     #[must_use = "the guard returns the builder as soon as it is dropped"]
+    #[inline]
     pub fn get(&self) -> ThreadLocalPooledBuilder<'_> {
         ThreadLocalPooledBuilder {
             pool: self,
@@ -313,30 +420,66 @@ impl ThreadLocalPool {
     }
 
     /// How many builders the shared queue holds at most.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(netmesh_pool::ThreadLocalPool::new(16, &[1; 32], 9).capacity(), 16);
+    /// ```
     #[must_use]
     pub fn capacity(&self) -> usize {
         self.shared.capacity()
     }
 
     /// How many builders are in the shared queue now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = netmesh_pool::ThreadLocalPool::with_local_capacity(16, &[1; 32], 9, 0, 4);
+    /// drop(pool.get()); // this thread takes a batch of 4 into its cache
+    /// assert_eq!(pool.shared_available(), 12);
+    /// ```
     #[must_use]
     pub fn shared_available(&self) -> usize {
         self.shared.len()
     }
 
     /// The session id of every packet the pool builds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(netmesh_pool::ThreadLocalPool::new(1, &[1; 32], 9).session_id(), 9);
+    /// ```
     #[must_use]
     pub fn session_id(&self) -> u64 {
         self.shared.session_id
     }
 
     /// How many builders a thread refills at once; it caches at most twice this.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = netmesh_pool::ThreadLocalPool::with_local_capacity(16, &[1; 32], 9, 0, 3);
+    /// assert_eq!(pool.local_capacity(), 3);
+    /// ```
     #[must_use]
     pub fn local_capacity(&self) -> usize {
         self.local_capacity
     }
 
     /// How many builders this thread holds in its cache for this pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = netmesh_pool::ThreadLocalPool::with_local_capacity(16, &[1; 32], 9, 0, 4);
+    /// assert_eq!(pool.local_available(), 0);
+    /// drop(pool.get());
+    /// assert_eq!(pool.local_available(), 4);
+    /// ```
     #[must_use]
     pub fn local_available(&self) -> usize {
         CACHES
@@ -352,6 +495,17 @@ impl ThreadLocalPool {
 
     /// How many pools' caches the current thread holds, dropped pools not yet swept
     /// included. A diagnostic: it stays within about twice the live pools the thread uses.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_pool::ThreadLocalPool;
+    ///
+    /// let before = ThreadLocalPool::thread_cache_count();
+    /// let pool = ThreadLocalPool::new(2, &[1; 32], 9);
+    /// drop(pool.get());
+    /// assert_eq!(ThreadLocalPool::thread_cache_count(), before + 1);
+    /// ```
     #[must_use]
     pub fn thread_cache_count() -> usize {
         CACHES
@@ -384,6 +538,17 @@ impl fmt::Debug for ThreadLocalPool {
 
 /// A builder lent by a [`ThreadLocalPool`]; it dereferences to [`PacketBuilder`] and is
 /// released to the thread's cache when dropped, channel hash cleared and origin reset.
+///
+/// # Examples
+///
+/// ```
+/// use netmesh_pool::{ThreadLocalPool, ThreadLocalPooledBuilder};
+///
+/// let pool = ThreadLocalPool::new(2, &[1; 32], 9);
+/// let mut guard: ThreadLocalPooledBuilder<'_> = pool.get();
+/// guard.set_origin_hash(7); // any PacketBuilder method, through DerefMut
+/// drop(guard); // back to this thread's cache, origin reset to the pool's
+/// ```
 #[must_use = "the builder goes back to the pool as soon as the guard is dropped"]
 pub struct ThreadLocalPooledBuilder<'a> {
     pool: &'a ThreadLocalPool,

@@ -4,8 +4,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_queue::ArrayQueue;
-use netmesh_cipher::TxCounter;
-use zeroize::Zeroizing;
+use netmesh_cipher::{Key, TxCounter};
 
 use crate::PacketBuilder;
 
@@ -23,7 +22,7 @@ pub(crate) struct BuilderQueue {
     /// (padding carries whatever the stack held, key residue included).
     queue: Box<ArrayQueue<PacketBuilder>>,
     /// Boxed so moving the pool leaves no copy of the key.
-    key: Box<Zeroizing<[u8; 32]>>,
+    key: Box<Key>,
     pub(crate) session_id: u64,
     origin_hash: u64,
     counter: TxCounter,
@@ -33,26 +32,32 @@ pub(crate) struct BuilderQueue {
 impl BuilderQueue {
     /// A full queue of `size` builders (at least one) with a fresh counter and pool id.
     pub(crate) fn new(size: usize, key: &[u8; 32], session_id: u64, origin_hash: u64) -> Self {
-        let queue = Self {
-            queue: crate::hygiene::boxed_queue(size.max(1)),
-            key: Box::new(Zeroizing::new(*key)),
-            session_id,
-            origin_hash,
-            counter: TxCounter::new(),
-            pool_id: next_pool_id(),
-        };
+        let queue = Self::empty(size, key, session_id, origin_hash);
         while !queue.queue.is_full() {
             if queue.queue.push(queue.make()).is_err() {
                 break;
             }
         }
-        crate::hygiene::scrub_stack();
+        crate::residue::scrub_stack();
         queue
+    }
+
+    /// A queue with room for `size` builders (at least one) and none in it: builders are
+    /// made on demand by [`take`](Self::take).
+    pub(crate) fn empty(size: usize, key: &[u8; 32], session_id: u64, origin_hash: u64) -> Self {
+        Self {
+            queue: crate::residue::boxed_queue(size.max(1)),
+            key: Box::new(Key::new(key)),
+            session_id,
+            origin_hash,
+            counter: TxCounter::new(),
+            pool_id: next_pool_id(),
+        }
     }
 
     fn make(&self) -> PacketBuilder {
         PacketBuilder::pooled(
-            &self.key,
+            self.key.as_bytes(),
             self.session_id,
             self.origin_hash,
             self.counter.clone(),
@@ -71,6 +76,7 @@ impl BuilderQueue {
 
     /// Readies a returned builder for its next user; `None` (the builder dropped, its key
     /// wiped) when another pool made it.
+    #[inline]
     pub(crate) fn readmit(&self, mut builder: PacketBuilder) -> Option<PacketBuilder> {
         if builder.pool_id() != self.pool_id {
             return None;
@@ -117,12 +123,31 @@ pub struct PacketPool {
 
 impl PacketPool {
     /// A pool of `size` builders (at least one) for `key` and `session_id`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = netmesh_pool::PacketPool::new(4, &[1; 32], 9);
+    /// assert_eq!((pool.capacity(), pool.available()), (4, 4));
+    /// ```
     #[must_use]
     pub fn new(size: usize, key: &[u8; 32], session_id: u64) -> Self {
         Self::with_origin(size, key, session_id, 0)
     }
 
     /// A pool whose builders stamp `origin_hash` on every data packet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_pool::PacketPool;
+    /// use netmesh_wire::{NetHeader, PacketFlags};
+    ///
+    /// let pool = PacketPool::with_origin(2, &[1; 32], 9, 0xabc);
+    /// let packet = pool.get().build(0, 0, &[], PacketFlags::NONE);
+    /// assert_eq!(NetHeader::parse(&packet)?.origin_hash, 0xabc);
+    /// # Ok::<(), netmesh_wire::WireError>(())
+    /// ```
     #[must_use]
     pub fn with_origin(size: usize, key: &[u8; 32], session_id: u64, origin_hash: u64) -> Self {
         Self {
@@ -131,8 +156,10 @@ impl PacketPool {
     }
 
     /// Re-keys the pool: a new key, session and TX counter from 0. Every pooled builder
-    /// is dropped (its key wiped) and replaced, so no builder of the old key is ever
-    /// handed out again; `&mut self` guarantees none is out on loan.
+    /// is dropped (its key wiped), so no builder of the old key is ever handed out again
+    /// (`&mut self` guarantees none is out on loan). As in net-mesh 0.23, the pool then
+    /// holds no builders: [`get`](Self::get) makes them on demand, and they stay once
+    /// their guards are dropped.
     ///
     /// # Examples
     ///
@@ -140,16 +167,36 @@ impl PacketPool {
     /// use netmesh_pool::PacketPool;
     ///
     /// let mut pool = PacketPool::new(2, &[1; 32], 1);
+    /// assert_eq!(pool.available(), 2);
     /// pool.set_key(&[2; 32], 2);
+    /// assert_eq!(pool.available(), 0);
     /// assert_eq!(pool.session_id(), 2);
     /// assert_eq!(pool.get().session_id(), 2);
     /// ```
     pub fn set_key(&mut self, key: &[u8; 32], session_id: u64) {
         let origin_hash = self.builders.origin_hash;
-        self.builders = BuilderQueue::new(self.capacity(), key, session_id, origin_hash);
+        // As net-mesh 0.23: the old builders are dropped (keys wiped) and new ones are
+        // made on demand, so `available()` is 0 until guards come back.
+        self.builders = BuilderQueue::empty(self.capacity(), key, session_id, origin_hash);
     }
 
     /// Lends a builder; it returns to the pool when the guard drops.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use netmesh_pool::PacketPool;
+    /// use netmesh_wire::PacketFlags;
+    ///
+    /// let pool = PacketPool::new(2, &[1; 32], 9);
+    /// {
+    ///     let mut builder = pool.get();
+    ///     assert_eq!(pool.available(), 1);
+    ///     let _packet = builder.build(0, 0, &[Bytes::from_static(b"e")], PacketFlags::NONE);
+    /// }
+    /// assert_eq!(pool.available(), 2); // the guard gave the builder back
+    /// ```
     #[must_use = "the guard returns the builder as soon as it is dropped"]
     pub fn get(&self) -> PooledBuilder<'_> {
         PooledBuilder {
@@ -165,18 +212,40 @@ impl PacketPool {
     }
 
     /// How many builders the pool keeps.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(netmesh_pool::PacketPool::new(0, &[1; 32], 9).capacity(), 1);
+    /// ```
     #[must_use]
     pub fn capacity(&self) -> usize {
         self.builders.capacity()
     }
 
     /// How many builders are in the queue now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = netmesh_pool::PacketPool::new(3, &[1; 32], 9);
+    /// let held = pool.get();
+    /// assert_eq!(pool.available(), 2);
+    /// drop(held);
+    /// assert_eq!(pool.available(), 3);
+    /// ```
     #[must_use]
     pub fn available(&self) -> usize {
         self.builders.len()
     }
 
     /// The session id of every packet the pool builds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(netmesh_pool::PacketPool::new(1, &[1; 32], 9).session_id(), 9);
+    /// ```
     #[must_use]
     pub fn session_id(&self) -> u64 {
         self.builders.session_id
@@ -195,6 +264,17 @@ impl fmt::Debug for PacketPool {
 
 /// A builder lent by a [`PacketPool`]; it dereferences to [`PacketBuilder`] and goes
 /// back to the pool when dropped, with its channel hash cleared and origin reset.
+///
+/// # Examples
+///
+/// ```
+/// use netmesh_pool::{PacketPool, PooledBuilder};
+///
+/// let pool = PacketPool::new(1, &[1; 32], 9);
+/// let mut guard: PooledBuilder<'_> = pool.get();
+/// guard.set_channel_hash(5); // any PacketBuilder method, through DerefMut
+/// drop(guard); // back to the pool, channel hash cleared
+/// ```
 #[must_use = "the builder goes back to the pool as soon as the guard is dropped"]
 pub struct PooledBuilder<'a> {
     pool: &'a PacketPool,

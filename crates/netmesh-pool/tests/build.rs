@@ -369,3 +369,15 @@ fn standalone_builder_with_origin_stamps_it() {
     assert_eq!(header.origin_hash, 0xdead_beef);
     assert_eq!(header.flags, PacketFlags::FIN);
 }
+
+#[test]
+fn set_key_leaves_the_pool_empty_as_the_reference_does() {
+    let mut pool = PacketPool::new(3, &[1; 32], 1);
+    assert_eq!(pool.available(), 3);
+    pool.set_key(&[2; 32], 2);
+    assert_eq!(pool.available(), 0);
+    assert_eq!(pool.capacity(), 3);
+    let guards: Vec<_> = (0..2).map(|_| pool.get()).collect();
+    drop(guards);
+    assert_eq!(pool.available(), 2);
+}

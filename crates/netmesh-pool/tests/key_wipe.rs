@@ -3,15 +3,10 @@
 
 // Test data: counters, indices and sizes here are small by construction.
 #![allow(clippy::cast_possible_truncation)]
-// A global allocator is the only way to observe heap use; it needs unsafe.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use bytes::Bytes;
 use netmesh_pool::{shared_local_pool, PacketBuilder, PacketOpener, PacketPool, ThreadLocalPool};
+use netmesh_testkit::alloc::{freed_blocks_with, KeyScanningAllocator, Scan};
 use netmesh_wire::PacketFlags;
 
 /// Distinctive key bytes that occur nowhere else in the process.
@@ -31,64 +26,17 @@ const fn pattern(mut state: u32) -> [u8; 32] {
     }
     key
 }
-/// A leaked copy of 16 consecutive key bytes counts as a hit.
-const WINDOW: usize = 16;
-
-static SCANNING: AtomicBool = AtomicBool::new(false);
-static HITS: AtomicUsize = AtomicUsize::new(0);
-static LAST_HIT_SIZE: AtomicUsize = AtomicUsize::new(0);
-/// The test functions run one at a time: each changes what is scanned for.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn contains_key_bytes(block: &[u8]) -> bool {
-    [&KEY, &NEW_KEY].iter().any(|key| {
-        key.windows(WINDOW)
-            .step_by(WINDOW / 2)
-            .any(|needle| block.windows(WINDOW).any(|w| w == needle))
-    })
-}
-
-struct Scanning;
-
-// SAFETY: allocation is forwarded unchanged to the system allocator; dealloc only reads
-// the block it is about to free, which is still valid for `layout.size()` bytes.
-unsafe impl GlobalAlloc for Scanning {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if SCANNING.load(Ordering::Relaxed) && layout.size() >= WINDOW {
-            // SAFETY: `ptr` points to a live block of `layout.size()` bytes until the
-            // System.dealloc below.
-            let block = unsafe { std::slice::from_raw_parts(ptr, layout.size()) };
-            if contains_key_bytes(block) {
-                HITS.fetch_add(1, Ordering::Relaxed);
-                LAST_HIT_SIZE.store(layout.size(), Ordering::Relaxed);
-            }
-        }
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Scanning = Scanning;
+static GLOBAL: KeyScanningAllocator = KeyScanningAllocator;
 
-fn hits_during(f: impl FnOnce()) -> usize {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    HITS.store(0, Ordering::SeqCst);
-    SCANNING.store(true, Ordering::SeqCst);
-    f();
-    SCANNING.store(false, Ordering::SeqCst);
-    HITS.load(Ordering::SeqCst)
+fn hits_during(f: impl FnOnce()) -> Scan {
+    freed_blocks_with(&[KEY, NEW_KEY], f)
 }
 
 #[test]
 fn the_scanner_detects_a_leaked_key() {
     let hits = hits_during(|| drop(std::hint::black_box(Box::new(KEY))));
-    assert!(hits >= 1, "the control leak was not detected");
+    assert!(hits.hits >= 1, "the control leak was not detected");
 }
 
 fn events() -> Vec<Bytes> {
@@ -115,10 +63,9 @@ fn packet_pool_lifecycle_leaves_no_key_in_freed_memory() {
         drop(opener);
     });
     assert_eq!(
-        hits,
-        0,
+        hits.hits, 0,
         "freed blocks held key bytes (last of {} bytes)",
-        LAST_HIT_SIZE.load(Ordering::Relaxed)
+        hits.last_hit_size
     );
 }
 
@@ -152,10 +99,9 @@ fn thread_local_pool_lifecycle_leaves_no_key_in_freed_memory() {
         drop(standalone);
     });
     assert_eq!(
-        hits,
-        0,
+        hits.hits, 0,
         "freed blocks held key bytes (last of {} bytes)",
-        LAST_HIT_SIZE.load(Ordering::Relaxed)
+        hits.last_hit_size
     );
 }
 
@@ -182,9 +128,8 @@ fn openers_and_pools_moved_by_a_growing_vector_leave_no_key_behind() {
         drop(local_pools);
     });
     assert_eq!(
-        hits,
-        0,
+        hits.hits, 0,
         "freed blocks held key bytes (last of {} bytes)",
-        LAST_HIT_SIZE.load(Ordering::Relaxed)
+        hits.last_hit_size
     );
 }

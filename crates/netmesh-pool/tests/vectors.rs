@@ -6,73 +6,13 @@
 
 use bytes::Bytes;
 use netmesh_pool::{handshake_payload, PacketOpener, PacketPool, ThreadLocalPool};
+use netmesh_testkit::vectors::{
+    bytes_hex, events_hex, key_hex as key, reference as vectors, u64_hex, DataPacket, Vectors,
+};
 use netmesh_wire::PacketFlags;
-use serde::Deserialize;
-
-const VECTORS: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../vectors/reference-packets.json"
-));
-
-#[derive(Deserialize)]
-struct Vectors {
-    data_packets: Vec<DataPacket>,
-    heartbeats: Vec<Heartbeat>,
-    handshakes: Vec<Handshake>,
-}
-
-#[derive(Deserialize)]
-struct DataPacket {
-    channel_hash: u16,
-    counter: u64,
-    events: Vec<String>,
-    flags: u8,
-    key: String,
-    origin_hash: String,
-    packet: String,
-    sequence: String,
-    session_id: String,
-    stream_id: String,
-    subprotocol_id: u16,
-}
-
-#[derive(Deserialize)]
-struct Heartbeat {
-    counter: u64,
-    key: String,
-    packet: String,
-    session_id: String,
-}
-
-#[derive(Deserialize)]
-struct Handshake {
-    packet: String,
-    payload: String,
-}
-
-fn vectors() -> Vectors {
-    serde_json::from_str(VECTORS).expect("vector file parses")
-}
-
-fn u64_hex(text: &str) -> u64 {
-    u64::from_str_radix(text.trim_start_matches("0x"), 16).expect("hex u64")
-}
-
-fn key(text: &str) -> [u8; 32] {
-    hex::decode(text)
-        .expect("hex key")
-        .try_into()
-        .expect("32-byte key")
-}
 
 fn bytes(text: &str) -> Bytes {
-    Bytes::from(hex::decode(text).expect("hex bytes"))
-}
-
-impl DataPacket {
-    fn events(&self) -> Vec<Bytes> {
-        self.events.iter().map(|e| bytes(e)).collect()
-    }
+    Bytes::from(bytes_hex(text))
 }
 
 /// Runs of consecutive vectors that one fresh sender produced: same key and session,
@@ -120,7 +60,7 @@ fn packet_pool_reproduces_every_data_packet() {
             let packet = builder.build_subprotocol(
                 u64_hex(&p.stream_id),
                 u64_hex(&p.sequence),
-                &p.events(),
+                &events_hex(&p.events),
                 PacketFlags::from_bits(p.flags),
                 p.subprotocol_id,
             );
@@ -156,7 +96,7 @@ fn thread_local_pool_reproduces_every_data_packet() {
                 "one origin per vector session"
             );
             builder.set_channel_hash(p.channel_hash);
-            let events = p.events();
+            let events = events_hex(&p.events);
             let packet = if p.subprotocol_id == 0 {
                 builder.build(
                     u64_hex(&p.stream_id),
@@ -226,7 +166,7 @@ fn opener_opens_every_data_packet_with_the_vector_events() {
             let opened = opener
                 .open(bytes(&p.packet))
                 .expect("reference packet opens");
-            assert_eq!(opened.events().collect::<Vec<_>>(), p.events());
+            assert_eq!(opened.events().collect::<Vec<_>>(), events_hex(&p.events));
             let header = opened.header();
             assert_eq!(header.stream_id, u64_hex(&p.stream_id));
             assert_eq!(header.sequence, u64_hex(&p.sequence));

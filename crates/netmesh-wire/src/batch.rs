@@ -4,10 +4,38 @@ use std::iter::FusedIterator;
 
 use bytes::Bytes;
 
-use crate::{WireError, EVENT_LEN_PREFIX, MAX_EVENTS_PER_PACKET, MAX_PAYLOAD_SIZE};
+use crate::{WireError, EVENT_LEN_PREFIX, MAX_EVENTS_PER_PACKET, MAX_EVENT_SIZE, MAX_PAYLOAD_SIZE};
 
-/// The longest event that fits a packet alone: the payload less one length prefix.
-const MAX_EVENT_LEN: usize = MAX_PAYLOAD_SIZE - EVENT_LEN_PREFIX;
+/// Whether event `index` of a run, `event`, can be sent at all: the one event-size check,
+/// made by [`batches`] and by the pools' batch builders before they build anything.
+///
+/// # Errors
+///
+/// [`WireError::EventTooLarge`] when `event` is longer than [`MAX_EVENT_SIZE`].
+///
+/// # Examples
+///
+/// ```
+/// use netmesh_wire::{check_event, WireError, MAX_EVENT_SIZE};
+///
+/// assert_eq!(check_event(0, &[0; MAX_EVENT_SIZE]), Ok(()));
+/// assert_eq!(
+///     check_event(3, &[0; MAX_EVENT_SIZE + 1]),
+///     Err(WireError::EventTooLarge { index: 3, len: 8105, max: 8104 })
+/// );
+/// ```
+#[inline]
+pub fn check_event(index: usize, event: &[u8]) -> Result<(), WireError> {
+    if event.len() > MAX_EVENT_SIZE {
+        Err(WireError::EventTooLarge {
+            index,
+            len: event.len(),
+            max: MAX_EVENT_SIZE,
+        })
+    } else {
+        Ok(())
+    }
+}
 
 /// Splits `events` into consecutive batches, each of which fits one packet.
 ///
@@ -17,7 +45,7 @@ const MAX_EVENT_LEN: usize = MAX_PAYLOAD_SIZE - EVENT_LEN_PREFIX;
 /// order, are exactly `events`. Empty events are fine (each still takes a 4-byte
 /// prefix). Nothing is allocated.
 ///
-/// An event longer than `MAX_PAYLOAD_SIZE - EVENT_LEN_PREFIX` bytes cannot be sent:
+/// An event longer than [`MAX_EVENT_SIZE`] bytes cannot be sent (see [`check_event`]):
 /// once the batches before it are out, the iterator yields
 /// [`WireError::EventTooLarge`] with the event's index in `events`, then ends.
 ///
@@ -69,18 +97,14 @@ impl<'a> Iterator for Batches<'a> {
         let mut size = 0;
         let mut count = 0;
         for event in self.rest.iter().take(MAX_EVENTS_PER_PACKET) {
-            if event.len() > MAX_EVENT_LEN {
+            if let Err(error) = check_event(self.offset + count, event) {
                 if count == 0 {
                     self.failed = true;
-                    return Some(Err(WireError::EventTooLarge {
-                        index: self.offset,
-                        len: event.len(),
-                        max: MAX_EVENT_LEN,
-                    }));
+                    return Some(Err(error));
                 }
                 break;
             }
-            // Cannot overflow: size <= MAX_PAYLOAD_SIZE and the event <= MAX_EVENT_LEN.
+            // Cannot overflow: size <= MAX_PAYLOAD_SIZE and the event <= MAX_EVENT_SIZE.
             let next = size + EVENT_LEN_PREFIX + event.len();
             if next > MAX_PAYLOAD_SIZE {
                 break;
@@ -110,7 +134,7 @@ impl FusedIterator for Batches<'_> {}
 mod tests {
     use bytes::Bytes;
 
-    use super::{batches, MAX_EVENT_LEN};
+    use super::{batches, MAX_EVENT_SIZE};
     use crate::{EventFrame, WireError, MAX_EVENTS_PER_PACKET, MAX_PAYLOAD_SIZE};
 
     fn lens(events: &[Bytes]) -> Vec<usize> {
@@ -135,7 +159,7 @@ mod tests {
     fn largest_event_fills_a_packet_alone() {
         let events = [
             Bytes::new(),
-            Bytes::from(vec![1; MAX_EVENT_LEN]),
+            Bytes::from(vec![1; MAX_EVENT_SIZE]),
             Bytes::new(),
         ];
         assert_eq!(lens(&events), [1, 1, 1]);
@@ -154,7 +178,7 @@ mod tests {
         let events = vec![
             Bytes::new(),
             Bytes::new(),
-            Bytes::from(vec![0; MAX_EVENT_LEN + 1]),
+            Bytes::from(vec![0; MAX_EVENT_SIZE + 1]),
         ];
         let mut split = batches(&events);
         assert_eq!(split.next(), Some(Ok(&events[..2])));

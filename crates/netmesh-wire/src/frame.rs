@@ -2,7 +2,7 @@
 
 use std::iter::FusedIterator;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use crate::reader::Reader;
 use crate::{WireError, EVENT_LEN_PREFIX};
@@ -58,18 +58,48 @@ impl EventFrame {
     #[inline]
     pub fn write_events(events: &[Bytes], buf: &mut BytesMut) -> usize {
         let size = Self::calculate_size(events);
-        buf.reserve(size);
-        for event in events {
-            let Ok(len) = u32::try_from(event.len()) else {
-                panic!(
-                    "event of {} bytes does not fit a u32 length prefix",
-                    event.len()
-                );
-            };
-            buf.put_u32_le(len);
-            buf.put_slice(event);
-        }
+        let start = buf.len();
+        buf.resize(start + size, 0);
+        Self::write_events_into(events, &mut buf[start..]);
         size
+    }
+
+    /// Writes one frame per event into `out`, which must be exactly
+    /// [`calculate_size`](Self::calculate_size)`(events)` bytes: the frame writer of
+    /// every packet, writing into the packet buffer itself.
+    ///
+    /// Small events are copied with fixed-size moves rather than a `memcpy` call each,
+    /// which for small events costs more than the copy.
+    ///
+    /// # Panics
+    ///
+    /// If `out` is not exactly the frames' size (every byte must be written: the buffer
+    /// may hold an earlier packet's bytes), or an event is longer than `u32::MAX` bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use netmesh_wire::EventFrame;
+    ///
+    /// let events = [Bytes::from_static(b"xyz")];
+    /// let mut out = [0xee; 7];
+    /// EventFrame::write_events_into(&events, &mut out);
+    /// assert_eq!(&out, b"\x03\0\0\0xyz");
+    /// ```
+    #[inline]
+    pub fn write_events_into(events: &[Bytes], mut out: &mut [u8]) {
+        for event in events {
+            let (prefix, rest) = out.split_at_mut(EVENT_LEN_PREFIX);
+            prefix.copy_from_slice(&frame_len(event));
+            let (body, rest) = rest.split_at_mut(event.len());
+            copy_small(body, event);
+            out = rest;
+        }
+        assert!(
+            out.is_empty(),
+            "frames are smaller than the space sized for them"
+        );
     }
 
     /// Bytes the frames of `events` take: the sum of `4 + len` (saturating).
@@ -236,6 +266,38 @@ impl EventFrame {
     }
 }
 
+/// An event's length prefix.
+#[inline]
+fn frame_len(event: &[u8]) -> [u8; EVENT_LEN_PREFIX] {
+    let Ok(len) = u32::try_from(event.len()) else {
+        panic!(
+            "event of {} bytes does not fit a u32 length prefix",
+            event.len()
+        );
+    };
+    len.to_le_bytes()
+}
+
+/// `dst.copy_from_slice(src)` for slices of equal length, with fixed-size (inlined)
+/// copies up to 64 bytes: two overlapping copies of the largest size class that fits.
+#[inline]
+fn copy_small(dst: &mut [u8], src: &[u8]) {
+    fn overlapping<const N: usize>(dst: &mut [u8], src: &[u8]) {
+        let n = src.len();
+        dst[..N].copy_from_slice(&src[..N]);
+        dst[n - N..].copy_from_slice(&src[n - N..]);
+    }
+    match src.len() {
+        0 => {}
+        1..=3 => dst.copy_from_slice(src),
+        4..=7 => overlapping::<4>(dst, src),
+        8..=15 => overlapping::<8>(dst, src),
+        16..=31 => overlapping::<16>(dst, src),
+        32..=64 => overlapping::<32>(dst, src),
+        _ => dst.copy_from_slice(src),
+    }
+}
+
 /// Splits the next frame off the front of `rest`; `None`, leaving `rest` untouched,
 /// when the prefix or the body is cut off.
 #[inline]
@@ -394,8 +456,59 @@ mod tests {
     use bytes::{Bytes, BytesMut};
     use hex_literal::hex;
 
-    use super::EventFrame;
+    use super::{copy_small, EventFrame};
     use crate::WireError;
+
+    #[test]
+    fn copy_small_copies_every_length_exactly() {
+        let src: Vec<u8> = (1..=200).collect();
+        for len in 0..=150 {
+            let mut dst = vec![0u8; len + 2];
+            copy_small(&mut dst[1..=len], &src[..len]);
+            assert_eq!(&dst[1..=len], &src[..len], "length {len}");
+            assert_eq!((dst[0], dst[len + 1]), (0, 0), "length {len} wrote outside");
+        }
+    }
+
+    #[test]
+    fn frames_written_into_stale_bytes_decode_back() {
+        for sizes in [
+            vec![],
+            vec![0],
+            vec![3],
+            vec![0, 1, 7, 8, 31, 33, 64, 65, 300],
+            vec![64; 50],
+        ] {
+            let events: Vec<Bytes> = sizes
+                .iter()
+                .map(|&n: &usize| {
+                    Bytes::from(
+                        (0..n)
+                            .map(|i| (i * 7 + n).to_le_bytes()[0])
+                            .collect::<Vec<u8>>(),
+                    )
+                })
+                .collect();
+            // Stale bytes where the frames go, as in a reused packet buffer.
+            let mut buf = vec![0xee; EventFrame::calculate_size(&events)];
+            EventFrame::write_events_into(&events, &mut buf);
+            let decoded = EventFrame::decode_strict(Bytes::from(buf), events.len()).unwrap();
+            assert!(decoded.eq(events.iter().cloned()), "{sizes:?}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "frames are smaller than the space sized for them")]
+    fn frames_that_leave_space_unwritten_panic() {
+        EventFrame::write_events_into(&[Bytes::from_static(b"abc")], &mut [0; 8]);
+    }
+
+    #[test]
+    fn write_events_appends_after_what_the_buffer_holds() {
+        let mut buf = BytesMut::from(&b"head"[..]);
+        let written = EventFrame::write_events(&[Bytes::from_static(b"ab")], &mut buf);
+        assert_eq!((written, &buf[..]), (6, &b"head\x02\0\0\0ab"[..]));
+    }
 
     #[test]
     fn golden_frames_roundtrip() {

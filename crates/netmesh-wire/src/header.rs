@@ -314,8 +314,41 @@ impl NetHeader {
     #[inline]
     #[must_use]
     pub const fn nonce_counter(&self) -> u64 {
-        let n = &self.nonce;
-        u64::from_le_bytes([n[4], n[5], n[6], n[7], n[8], n[9], n[10], n[11]])
+        crate::nonce_counter(&self.nonce)
+    }
+
+    /// The nonce's session prefix (header bytes 12..16).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_wire::{compose_nonce, NetHeader, PacketFlags};
+    ///
+    /// let header = NetHeader::new(1, 0, 0, compose_nonce([9, 8, 7, 6], 5), 0, 0, PacketFlags::NONE);
+    /// assert_eq!(header.nonce_prefix(), [9, 8, 7, 6]);
+    /// ```
+    #[inline]
+    #[must_use]
+    pub const fn nonce_prefix(&self) -> [u8; crate::NONCE_PREFIX_SIZE] {
+        crate::nonce_prefix(&self.nonce)
+    }
+
+    /// Writes `nonce` into the nonce field (bytes 12..24) of the header bytes `out`, for
+    /// a sealer that learns the nonce only after writing the rest of the header.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_wire::{compose_nonce, NetHeader};
+    ///
+    /// let mut bytes = NetHeader::heartbeat(3).to_bytes();
+    /// NetHeader::write_nonce_to(&mut bytes, &compose_nonce([1, 0, 0, 0], 2));
+    /// assert_eq!(NetHeader::parse(&bytes)?.nonce_counter(), 2);
+    /// # Ok::<(), netmesh_wire::WireError>(())
+    /// ```
+    #[inline]
+    pub fn write_nonce_to(out: &mut [u8; HEADER_SIZE], nonce: &[u8; NONCE_SIZE]) {
+        out[NONCE_OFFSET..SESSION_ID_OFFSET].copy_from_slice(nonce);
     }
 
     /// The AEAD associated data: the wire header without the nonce and with hop_count
@@ -359,16 +392,14 @@ impl NetHeader {
     /// holds bytes 64..68 in its low half.
     ///
     /// Assembled in registers so that [`write_to`](Self::write_to) and [`aad`](Self::aad)
-    /// each store whole words and nothing reads the header back: the packet build that
-    /// derived its AAD from the written header bytes stalled on store forwarding (1 x 64 B
-    /// build / bare seal 1.11-1.14 before, 1.09-1.13 after, docs/BENCHMARKS.md).
+    /// each store whole words and nothing reads the header back: reading just-written
+    /// header bytes back stalls the build on store forwarding.
     #[inline]
     fn words(&self) -> [u64; 9] {
         fn wide(value: impl Into<u64>) -> u64 {
             value.into()
         }
-        let nonce = &self.nonce;
-        let prefix = u32::from_le_bytes([nonce[0], nonce[1], nonce[2], nonce[3]]);
+        let prefix = u32::from_le_bytes(self.nonce_prefix());
         [
             wide(self.magic)
                 | wide(self.version) << 16

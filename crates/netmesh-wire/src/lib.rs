@@ -13,6 +13,7 @@
 //! |---|---|
 //! | header (68 bytes) | [`NetHeader`], [`NetHeader::parse`], [`NetHeader::to_bytes`] |
 //! | associated data (56 bytes) | [`NetHeader::aad`], [`aad_from_bytes`] |
+//! | nonce (header bytes 12..24) | [`compose_nonce`], [`nonce_prefix`], [`nonce_counter`] |
 //! | flags byte | [`PacketFlags`] |
 //! | payload (event frames) | [`EventFrame`], [`EventFrames`], [`FrameIter`], [`batches`] |
 //! | NACK payload (16 bytes) | [`NackPayload`] |
@@ -46,14 +47,16 @@ mod flags;
 mod frame;
 mod header;
 mod nack;
+mod nonce;
 mod reader;
 
-pub use batch::{batches, Batches};
+pub use batch::{batches, check_event, Batches};
 pub use error::WireError;
 pub use flags::PacketFlags;
 pub use frame::{EventFrame, EventFrames, FrameIter};
 pub use header::{aad_from_bytes, NetHeader};
 pub use nack::{MissingSequences, NackPayload};
+pub use nonce::{compose_nonce, nonce_counter, nonce_prefix, NONCE_PREFIX_SIZE};
 
 /// First two bytes of every packet: "NE" read as a little-endian u16 (bytes `45 4e`).
 pub const MAGIC: u16 = 0x4E45;
@@ -63,9 +66,11 @@ pub const VERSION: u8 = 1;
 pub const HEADER_SIZE: usize = 68;
 /// Wire offset, in bytes, of the header's `payload_len` field.
 pub const PAYLOAD_LEN_OFFSET: usize = 64;
-/// Bytes of ChaCha20-Poly1305 nonce (header bytes 12..24).
+/// Bytes of ChaCha20-Poly1305 nonce (header bytes 12..24), laid out as
+/// [`compose_nonce`] says. The one definition: `netmesh-cipher` re-exports it.
 pub const NONCE_SIZE: usize = 12;
-/// Bytes of Poly1305 tag after the payload.
+/// Bytes of Poly1305 tag after the payload. The one definition: `netmesh-cipher`
+/// re-exports it.
 pub const TAG_SIZE: usize = 16;
 /// Largest packet in bytes: header, payload and tag.
 pub const MAX_PACKET_SIZE: usize = 8192;
@@ -73,6 +78,8 @@ pub const MAX_PACKET_SIZE: usize = 8192;
 pub const MAX_PAYLOAD_SIZE: usize = 8108;
 /// Bytes of the `u32` little-endian length prefix before each event.
 pub const EVENT_LEN_PREFIX: usize = 4;
+/// Largest event in bytes: one that fills a packet's payload alone, after its prefix.
+pub const MAX_EVENT_SIZE: usize = MAX_PAYLOAD_SIZE - EVENT_LEN_PREFIX;
 /// Most events one packet can carry: every event costs at least its length prefix.
 pub const MAX_EVENTS_PER_PACKET: usize = 2027;
 /// Bytes of AEAD associated data: the header without nonce, hop count zeroed.

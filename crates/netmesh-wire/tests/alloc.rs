@@ -1,51 +1,17 @@
 //! Decoding, batching and writing into a buffer with room never touch the heap.
-//!
-//! One test function only: the allocation counter is process-wide, and a second test
-//! running on another thread would be counted too.
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::{Bytes, BytesMut};
 
+use netmesh_testkit::alloc::{count, CountingAllocator};
 use netmesh_wire::{batches, EventFrame, NackPayload, NetHeader, PacketFlags};
 
-/// Counts allocations, then lets the system allocator do the work.
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// The unsafe here is the GlobalAlloc contract itself; every call forwards unchanged.
-#[allow(unsafe_code)]
-// SAFETY: each method forwards its arguments unchanged to `System`, which upholds the
-// GlobalAlloc contract; counting does not touch the memory.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: the caller's `layout` obligations are passed on as they are.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `System` with this `layout` (alloc forwards).
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: as for dealloc; `new_size` obligations are the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
-/// Allocations made while running `f`.
-fn allocations<T>(f: impl FnOnce() -> T) -> (usize, T) {
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
-    let value = f();
-    (ALLOCATIONS.load(Ordering::Relaxed) - before, value)
+/// Allocations made on this thread while running `f`.
+fn allocations<T>(f: impl FnOnce() -> T) -> (u64, T) {
+    let (allocations, _bytes, value) = count(f);
+    (allocations, value)
 }
 
 #[test]

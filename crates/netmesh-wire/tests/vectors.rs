@@ -3,7 +3,7 @@
 //! reproduced byte for byte and every packet's header must parse to its fields.
 
 use bytes::{Bytes, BytesMut};
-use serde::Deserialize;
+use netmesh_testkit::vectors::{bytes_hex, events_hex, reference, u64_hex, HeaderFields, Vectors};
 
 use netmesh_wire::{
     EventFrame, NackPayload, NetHeader, PacketFlags, AAD_SIZE, EVENT_LEN_PREFIX, HEADER_SIZE,
@@ -11,145 +11,8 @@ use netmesh_wire::{
     PAYLOAD_LEN_OFFSET, TAG_SIZE, VERSION,
 };
 
-const VECTORS: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../vectors/reference-packets.json"
-));
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Vectors {
-    #[allow(dead_code)] // Human-readable description of the file.
-    about: String,
-    constants: Constants,
-    headers: Vec<HeaderVector>,
-    event_frames: Vec<FramesVector>,
-    nacks: Vec<NackVector>,
-    data_packets: Vec<DataPacket>,
-    heartbeats: Vec<Heartbeat>,
-    handshakes: Vec<Handshake>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-#[allow(non_snake_case)] // Named as in the file, which names them as the constants.
-struct Constants {
-    EVENT_LEN_PREFIX: usize,
-    HEADER_SIZE: usize,
-    MAGIC: u16,
-    MAX_EVENTS_PER_PACKET: usize,
-    MAX_PACKET_SIZE: usize,
-    MAX_PAYLOAD_SIZE: usize,
-    NACK_SIZE: usize,
-    NONCE_SIZE: usize,
-    PAYLOAD_LEN_OFFSET: usize,
-    TAG_SIZE: usize,
-    VERSION: u8,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HeaderVector {
-    header: HeaderFields,
-    bytes: String,
-    aad: String,
-    valid: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct HeaderFields {
-    magic: u16,
-    version: u8,
-    flags: u8,
-    priority: u8,
-    hop_ttl: u8,
-    hop_count: u8,
-    frag_flags: u8,
-    subprotocol_id: u16,
-    channel_hash: u16,
-    nonce: String,
-    session_id: String,
-    stream_id: String,
-    sequence: String,
-    origin_hash: String,
-    subnet_id: u32,
-    fragment_id: u16,
-    fragment_offset: u16,
-    payload_len: u16,
-    event_count: u16,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FramesVector {
-    events: Vec<String>,
-    bytes: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NackVector {
-    next_expected: String,
-    missing_bitmap: String,
-    bytes: String,
-    missing: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DataPacket {
-    kind: String,
-    #[allow(dead_code)] // The AEAD key: the cipher crate's business, not the format's.
-    key: String,
-    session_id: String,
-    stream_id: String,
-    sequence: String,
-    counter: u64,
-    flags: u8,
-    origin_hash: String,
-    channel_hash: u16,
-    subprotocol_id: u16,
-    events: Vec<String>,
-    packet: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Heartbeat {
-    #[allow(dead_code)] // The AEAD key: the cipher crate's business, not the format's.
-    key: String,
-    session_id: String,
-    counter: u64,
-    packet: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Handshake {
-    payload: String,
-    packet: String,
-}
-
 fn vectors() -> Vectors {
-    serde_json::from_str(VECTORS).expect("reference-packets.json parses")
-}
-
-/// A u64 written as a `0x`-prefixed hex string.
-fn u64_hex(text: &str) -> u64 {
-    let digits = text.strip_prefix("0x").expect("u64 values start with 0x");
-    u64::from_str_radix(digits, 16).expect("u64 hex")
-}
-
-fn bytes_hex(text: &str) -> Vec<u8> {
-    hex::decode(text).expect("byte strings are hex")
-}
-
-fn events_hex(events: &[String]) -> Vec<Bytes> {
-    events
-        .iter()
-        .map(|event| Bytes::from(bytes_hex(event)))
-        .collect()
+    reference()
 }
 
 /// The nonce prefix of WIRE.md: LE bytes of the XOR of the session id's two halves.
@@ -162,29 +25,28 @@ fn nonce(session_id: u64, counter: u64) -> [u8; NONCE_SIZE] {
     nonce
 }
 
-impl HeaderFields {
-    fn to_header(&self) -> NetHeader {
-        NetHeader {
-            magic: self.magic,
-            version: self.version,
-            flags: PacketFlags::from_bits(self.flags),
-            priority: self.priority,
-            hop_ttl: self.hop_ttl,
-            hop_count: self.hop_count,
-            frag_flags: self.frag_flags,
-            subprotocol_id: self.subprotocol_id,
-            channel_hash: self.channel_hash,
-            nonce: bytes_hex(&self.nonce).try_into().expect("12-byte nonce"),
-            session_id: u64_hex(&self.session_id),
-            stream_id: u64_hex(&self.stream_id),
-            sequence: u64_hex(&self.sequence),
-            origin_hash: u64_hex(&self.origin_hash),
-            subnet_id: self.subnet_id,
-            fragment_id: self.fragment_id,
-            fragment_offset: self.fragment_offset,
-            payload_len: self.payload_len,
-            event_count: self.event_count,
-        }
+/// The header the vector's fields describe.
+fn to_header(fields: &HeaderFields) -> NetHeader {
+    NetHeader {
+        magic: fields.magic,
+        version: fields.version,
+        flags: PacketFlags::from_bits(fields.flags),
+        priority: fields.priority,
+        hop_ttl: fields.hop_ttl,
+        hop_count: fields.hop_count,
+        frag_flags: fields.frag_flags,
+        subprotocol_id: fields.subprotocol_id,
+        channel_hash: fields.channel_hash,
+        nonce: bytes_hex(&fields.nonce).try_into().expect("12-byte nonce"),
+        session_id: u64_hex(&fields.session_id),
+        stream_id: u64_hex(&fields.stream_id),
+        sequence: u64_hex(&fields.sequence),
+        origin_hash: u64_hex(&fields.origin_hash),
+        subnet_id: fields.subnet_id,
+        fragment_id: fields.fragment_id,
+        fragment_offset: fields.fragment_offset,
+        payload_len: fields.payload_len,
+        event_count: fields.event_count,
     }
 }
 
@@ -215,7 +77,7 @@ fn headers_encode_parse_and_authenticate_like_the_reference() {
     let headers = vectors().headers;
     assert!(!headers.is_empty());
     for (i, vector) in headers.iter().enumerate() {
-        let header = vector.header.to_header();
+        let header = to_header(&vector.header);
         let bytes = bytes_hex(&vector.bytes);
         let aad = bytes_hex(&vector.aad);
         assert_eq!(header.to_bytes().as_slice(), bytes, "headers[{i}] bytes");

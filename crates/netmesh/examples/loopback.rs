@@ -40,7 +40,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use netmesh::bytes::BytesMut;
 use netmesh::prelude::*;
-use netmesh::{EVENT_LEN_PREFIX, MAX_PACKET_SIZE, MAX_PAYLOAD_SIZE, REPLAY_WINDOW_SIZE};
+use netmesh::{MAX_EVENT_SIZE, MAX_PACKET_SIZE, REPLAY_WINDOW_SIZE};
 
 /// Default number of events: about five seconds in release on a 2-core machine, which
 /// moves about 6 million 64-byte events a second.
@@ -59,8 +59,6 @@ const MAX_WINDOW: u64 = 1000;
 const REPLAY_GUARD: u64 = REPLAY_WINDOW_SIZE / 2;
 const MAX_EVENTS: u64 = 1_000_000_000_000;
 const MAX_SENDERS: usize = 64;
-/// The largest event one packet can carry: the payload less its length prefix.
-const MAX_EVENT_SIZE: usize = MAX_PAYLOAD_SIZE - EVENT_LEN_PREFIX;
 
 /// Packets' worth of events generated at once and handed to `build_batch`.
 const RUN_PACKETS: usize = 16;

@@ -17,8 +17,8 @@
 //!
 //! # Crates
 //!
-//! This crate re-exports three smaller ones, at its root and as modules; depend on one
-//! of them alone when you need only its part.
+//! This crate re-exports three smaller ones as modules, each whole, and at its root the
+//! items most users touch; depend on one of them alone when you need only its part.
 //!
 //! - [`wire`] (`netmesh-wire`): the constants, [`PacketFlags`], [`NetHeader`], event
 //!   frames and the NACK payload; no cryptography. Take it alone to inspect or route
@@ -32,9 +32,12 @@
 //! - `netmesh` (this crate): all three, a [`prelude`], and the examples. Take it for one
 //!   dependency.
 //!
-//! Where two crates export the same name (the sizes [`NONCE_SIZE`] and [`TAG_SIZE`]
-//! exist in both wire and cipher, with equal values), the root re-exports netmesh-wire's;
-//! the other stays reachable through its module.
+//! The root holds the pools, builders, opener and their guards and errors, the header,
+//! flags and frame codec, the cipher, counter, replay window, key and backends, and the
+//! protocol's sizes and caps. Lower-level pieces (frame iterators, the batch splitter's
+//! iterator, the nonce and AAD helpers, the lease size) are in their module only, e.g.
+//! `netmesh::wire::FrameIter`. Each size is defined once (`NONCE_SIZE` and `TAG_SIZE` in
+//! netmesh-wire, re-exported by netmesh-cipher), so every path to it names one item.
 //!
 //! # Example
 //!
@@ -78,9 +81,9 @@
 //! # Features
 //!
 //! - `ring` (default): the assembly ChaCha20-Poly1305 of *ring*, the fastest backend.
-//! - Without `ring` (`default-features = false`): the pure-Rust RustCrypto
-//!   `chacha20poly1305` backend. Both backends produce identical bytes, so peers may
-//!   use either.
+//! - `rust-crypto`: the pure-Rust RustCrypto `chacha20poly1305` backend, used when `ring`
+//!   is off (`default-features = false, features = ["rust-crypto"]`). Both backends
+//!   produce identical bytes, so peers may use either. One of the two must be enabled.
 
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
@@ -90,12 +93,28 @@ pub use netmesh_cipher as cipher;
 pub use netmesh_pool as pool;
 pub use netmesh_wire as wire;
 
-pub use netmesh_cipher::*;
-pub use netmesh_pool::*;
-pub use netmesh_wire::*;
-// Both wire and cipher define these two sizes (equal values); the root keeps wire's,
-// `cipher::NONCE_SIZE` and `cipher::TAG_SIZE` stay reachable through the module.
-pub use netmesh_wire::{NONCE_SIZE, TAG_SIZE};
+// The root, item by item: what a crate adds reaches the root only when listed here.
+// Sending and receiving.
+pub use netmesh_pool::{
+    handshake_payload, shared_local_pool, BatchBuild, BuildError, OpenError, OpenedPacket,
+    PacketBuilder, PacketOpener, PacketPool, PooledBuilder, SharedLocalPool, ThreadLocalPool,
+    ThreadLocalPooledBuilder,
+};
+// The packet format.
+pub use netmesh_wire::{
+    batches, EventFrame, NackPayload, NetHeader, PacketFlags, WireError, AAD_SIZE,
+    EVENT_LEN_PREFIX, HEADER_SIZE, MAGIC, MAX_EVENTS_PER_PACKET, MAX_EVENT_SIZE, MAX_PACKET_SIZE,
+    MAX_PAYLOAD_SIZE, NACK_SIZE, NONCE_SIZE, TAG_SIZE, VERSION,
+};
+// The cipher.
+#[cfg(feature = "ring")]
+pub use netmesh_cipher::RingBackend;
+#[cfg(feature = "rust-crypto")]
+pub use netmesh_cipher::RustCryptoBackend;
+pub use netmesh_cipher::{
+    Backend, CipherError, DefaultBackend, Key, PacketCipher, ReplayWindow, TxCounter, KEY_SIZE,
+    MAX_COUNTER, REPLAY_WINDOW_SIZE,
+};
 
 /// The buffer type of every packet and event, from the `bytes` crate (re-exported so
 /// that callers use the same version as netmesh).

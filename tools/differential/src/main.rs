@@ -15,33 +15,8 @@ use std::process::ExitCode;
 use bytes::Bytes;
 use net::adapter::net as reference;
 use netmesh_pool::{OpenError, PacketOpener, PacketPool, ThreadLocalPool};
+use netmesh_testkit::Rng;
 use netmesh_wire::{PacketFlags, MAX_EVENTS_PER_PACKET, MAX_PAYLOAD_SIZE};
-
-/// SplitMix64: a seeded, dependency-free source of test inputs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0), close enough for test inputs.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn usize_below(&mut self, n: usize) -> usize {
-        usize::try_from(self.below(n as u64)).expect("fits")
-    }
-
-    fn bytes<const N: usize>(&mut self) -> [u8; N] {
-        std::array::from_fn(|_| self.next().to_le_bytes()[0])
-    }
-}
 
 /// Events of random count and sizes whose frames fit one packet; sometimes exactly at a
 /// cap (MAX_EVENTS_PER_PACKET empty events, or one event filling MAX_PAYLOAD_SIZE).
@@ -55,12 +30,12 @@ fn events(rng: &mut Rng) -> Vec<Bytes> {
         1 => vec![make(rng, MAX_PAYLOAD_SIZE - 4)],
         2 => Vec::new(),
         _ => {
-            let count = 1 + rng.usize_below(60);
-            let max = [16, 64, 300, 2000][rng.usize_below(4)];
+            let count = 1 + rng.index(60);
+            let max = [16, 64, 300, 2000][rng.index(4)];
             let mut left = MAX_PAYLOAD_SIZE;
             let mut out = Vec::new();
             for _ in 0..count {
-                let len = rng.usize_below(max + 1);
+                let len = rng.index(max + 1);
                 if len + 4 > left {
                     break;
                 }
@@ -91,12 +66,12 @@ fn op(rng: &mut Rng, thread_local: bool) -> Op {
     match rng.below(10) {
         0 => Op::Heartbeat,
         1 => {
-            let len = rng.usize_below(200);
+            let len = rng.index(200);
             Op::Handshake((0..len).map(|_| rng.bytes::<1>()[0]).collect())
         }
         _ => Op::Data {
-            stream: rng.next() >> rng.below(64),
-            sequence: rng.next() >> rng.below(64),
+            stream: rng.next_u64() >> rng.below(64),
+            sequence: rng.next_u64() >> rng.below(64),
             // Any of the six flag bits, HANDSHAKE and HEARTBEAT included: the builders
             // stamp what they are given.
             flags: rng.bytes::<1>()[0] & 0x3f,
@@ -212,12 +187,12 @@ fn main() -> ExitCode {
     let seed: u64 = args.next().map_or(0x006e_6574_6d65_7368, |a| {
         a.parse().expect("SEED is a number")
     });
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let (mut packets, mut bytes, mut events_opened) = (0u64, 0u64, 0u64);
     for case in 0..cases {
         let key = rng.bytes::<32>();
-        let session = rng.next();
-        let origin = if rng.below(4) == 0 { 0 } else { rng.next() };
+        let session = rng.next_u64();
+        let origin = if rng.below(4) == 0 { 0 } else { rng.next_u64() };
         let thread_local = case % 2 == 1;
         let pools = Pools::new(thread_local, &key, session, origin);
         let opener = PacketOpener::new(&key, session);

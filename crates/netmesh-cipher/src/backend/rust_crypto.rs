@@ -9,8 +9,8 @@ use chacha20poly1305::ChaCha20Poly1305;
 use super::too_large;
 use crate::{Backend, CipherError, KEY_SIZE, NONCE_SIZE, TAG_SIZE};
 
-/// ChaCha20-Poly1305 from RustCrypto's `chacha20poly1305` crate: pure Rust, always
-/// available, and the [`DefaultBackend`](crate::DefaultBackend) when the `ring` feature is
+/// ChaCha20-Poly1305 from RustCrypto's `chacha20poly1305` crate (feature `rust-crypto`):
+/// pure Rust, and the [`DefaultBackend`](crate::DefaultBackend) when the `ring` feature is
 /// off.
 ///
 /// Key hygiene: `ChaCha20Poly1305` zeroizes its key copy in its own `Drop`, and the

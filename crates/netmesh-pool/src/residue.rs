@@ -1,4 +1,5 @@
-//! Keeping key residue off the heap.
+//! Scrubbing key residue: the dead stack below key setup, so that no later value carries
+//! key bytes to the heap in its padding.
 //!
 //! Key setup (ours and the AEAD backend's) leaves key bytes in stack frames that have
 //! returned. A value built later in that stack region and then moved to the heap carries
