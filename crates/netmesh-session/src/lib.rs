@@ -11,6 +11,10 @@ mod handshake;
 mod keys;
 mod session;
 
+pub mod reliable;
+#[doc(hidden)]
+pub mod sim;
+
 pub use handshake::{HandshakeError, Initiator, Responder, HANDSHAKE_MESSAGE_LEN};
 pub use keys::{Prologue, Psk, PublicKey, SessionKeys, StaticKeypair};
 pub use session::Session;
