@@ -20,9 +20,10 @@ use super::ring::SeqRing;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReceiverConfig {
-    /// Sequences held ahead of the next one to deliver (the reorder window). Packets
-    /// further ahead are dropped and counted; the sender's retransmission brings them
-    /// back once the window has moved. 0 is taken as 1.
+    /// The reorder window: sequences from the oldest not yet delivered (nor given up)
+    /// on that may be held. Packets further ahead are dropped and counted; the
+    /// sender's retransmission brings them back once the window has moved. 0 is taken
+    /// as 1.
     pub capacity: usize,
     /// Least time between two NACKs of the stream while a gap persists.
     pub nack_interval: Duration,
@@ -104,7 +105,8 @@ pub struct ReceiverStats {
 pub struct ReliableReceiver<P> {
     ring: SeqRing<Option<P>>,
     capacity: u64,
-    /// Next sequence [`pop_ready`](Self::pop_ready) looks at; the ring's base.
+    /// The window's base and the ring's: the oldest held packet, or `next_expected`
+    /// when no packet below it is held.
     next_deliver: u64,
     /// First sequence not received (and not given up); `>= next_deliver`.
     next_expected: u64,
@@ -263,22 +265,33 @@ impl<P> ReliableReceiver<P> {
     /// assert_eq!(rx.pop_ready(), None);
     /// ```
     pub fn pop_ready(&mut self) -> Option<(u64, P)> {
+        if self.next_deliver >= self.next_expected {
+            return None;
+        }
+        // `settle` left `next_deliver` on a held packet.
+        let seq = self.next_deliver;
+        let packet = self.ring.get_mut(seq).and_then(Option::take)?;
+        self.stored -= 1;
+        self.stats.delivered += 1;
+        self.next_deliver += 1;
+        self.settle();
+        Some((seq, packet))
+    }
+
+    /// Moves `next_deliver` (the window's base) over given-up holes, to the oldest
+    /// held packet or to `next_expected`, whichever is lower. Steps at most the ring's
+    /// length: held packets lie within it.
+    fn settle(&mut self) {
         while self.next_deliver < self.next_expected {
             if self.stored == 0 {
-                // Only given-up holes remain below `next_expected`: jump them at once.
                 self.next_deliver = self.next_expected;
-                return None;
+                return;
             }
-            let seq = self.next_deliver;
-            let packet = self.ring.get_mut(seq).and_then(Option::take);
+            if self.held(self.next_deliver) {
+                return;
+            }
             self.next_deliver += 1;
-            if let Some(packet) = packet {
-                self.stored -= 1;
-                self.stats.delivered += 1;
-                return Some((seq, packet));
-            }
         }
-        None
     }
 
     /// The sender no longer holds sequences below `first_available` (it sent SKIP):
@@ -317,6 +330,7 @@ impl<P> ReliableReceiver<P> {
         self.next_expected = first_available;
         self.ack_pending = true;
         self.advance();
+        self.settle();
         lost
     }
 
