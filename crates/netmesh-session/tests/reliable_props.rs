@@ -196,7 +196,7 @@ proptest! {
     ) {
         let mut rx = ReliableReceiver::new(ReceiverConfig { capacity, ..ReceiverConfig::default() });
         let mut delivered = Vec::new();
-        let mut drain = |rx: &mut ReliableReceiver<u64>, delivered: &mut Vec<u64>| {
+        let drain = |rx: &mut ReliableReceiver<u64>, delivered: &mut Vec<u64>| {
             while let Some((s, p)) = rx.pop_ready() {
                 assert_eq!(p, payload(s));
                 delivered.push(s);
@@ -276,7 +276,15 @@ fn tx_op() -> impl Strategy<Value = TxOp> {
 
 fn events_of(seq: u64, n: usize) -> Vec<Bytes> {
     (0..n)
-        .map(|i| Bytes::copy_from_slice(&[&seq.to_le_bytes()[..], &[i as u8]].concat()))
+        .map(|i| {
+            Bytes::copy_from_slice(
+                &[
+                    &seq.to_le_bytes()[..],
+                    &[u8::try_from(i).unwrap_or(u8::MAX)],
+                ]
+                .concat(),
+            )
+        })
         .collect()
 }
 
