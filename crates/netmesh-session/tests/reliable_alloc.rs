@@ -194,7 +194,8 @@ fn drive_sender(
             tx.discard_before(tx.first_unacked() + 1);
         }
         resent += tx.poll_probe(*now).count() as u64;
-        std::hint::black_box(tx.probe_deadline());
+        std::hint::black_box(tx.poll_skip(*now));
+        std::hint::black_box(tx.poll_timeout());
     }
     resent
 }

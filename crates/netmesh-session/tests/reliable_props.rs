@@ -259,6 +259,7 @@ enum TxOp {
     Discard(u64),
     Nack(u64, u64),
     Probe,
+    Skip,
     Wait(u64),
 }
 
@@ -270,6 +271,7 @@ fn tx_op() -> impl Strategy<Value = TxOp> {
         1 => (0..120u64).prop_map(TxOp::Discard),
         5 => ((0..120u64), any::<u64>()).prop_map(|(n, b)| TxOp::Nack(n, b)),
         2 => Just(TxOp::Probe),
+        2 => Just(TxOp::Skip),
         4 => (0..40u64).prop_map(TxOp::Wait),
     ]
 }
@@ -299,6 +301,7 @@ struct TxModel {
     first_unacked: u64,
     next_seq: u64,
     probe_armed: Option<Instant>,
+    last_skip: Option<Instant>,
 }
 
 impl TxModel {
@@ -333,6 +336,7 @@ impl TxModel {
             }
             if s < self.first_unacked {
                 skip = true;
+                self.last_skip = None;
                 continue;
             }
             if let Some((_, last)) = self.held.get_mut(&s) {
@@ -362,6 +366,7 @@ proptest! {
             first_unacked: 0,
             next_seq: 0,
             probe_armed: None,
+            last_skip: None,
         };
         let t0 = Instant::now();
         let mut now = t0;
@@ -437,6 +442,16 @@ proptest! {
                         }
                     };
                     prop_assert_eq!(got, want);
+                }
+                TxOp::Skip => {
+                    let pending = model.acked < model.first_unacked;
+                    let want = if pending && model.last_skip.is_none_or(|l| now - l >= model.interval) {
+                        model.last_skip = Some(now);
+                        Some(model.first_unacked)
+                    } else {
+                        None
+                    };
+                    prop_assert_eq!(tx.poll_skip(now), want);
                 }
                 TxOp::Wait(ms) => now += Duration::from_millis(ms),
             }

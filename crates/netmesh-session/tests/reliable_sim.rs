@@ -116,12 +116,8 @@ fn run(s: &Scenario) -> Outcome {
             match kind {
                 NACK => {
                     let nack = NackPayload::parse(&d).unwrap();
-                    let mut resend = tx.on_nack(&nack, now).unwrap();
-                    for (seq, events) in resend.by_ref() {
+                    for (seq, events) in tx.on_nack(&nack, now).unwrap() {
                         forward.send(now, data_datagram(stream as u8, seq, events));
-                    }
-                    if let Some(first) = resend.skip_to() {
-                        forward.send(now, control(SKIP, stream as u8, &first.to_le_bytes()));
                     }
                 }
                 ACK => {
@@ -134,10 +130,8 @@ fn run(s: &Scenario) -> Outcome {
             for (seq, events) in tx.poll_probe(now) {
                 forward.send(now, data_datagram(stream as u8, seq, events));
             }
-            if let Some(first) = tx.pending_skip() {
-                if turn % 200 == 0 {
-                    forward.send(now, control(SKIP, stream as u8, &first.to_le_bytes()));
-                }
+            if let Some(first) = tx.poll_skip(now) {
+                forward.send(now, control(SKIP, stream as u8, &first.to_le_bytes()));
             }
         }
         // Receiver.

@@ -161,6 +161,8 @@ pub struct RetransmitBuffer {
     /// When the probe timer started: the last ACK progress, the push that made the
     /// buffer non-empty, or the last probe.
     probe_armed: Option<Instant>,
+    /// When a SKIP was last handed out by `poll_skip`.
+    last_skip: Option<Instant>,
     stats: RetransmitStats,
 }
 
@@ -188,6 +190,7 @@ impl RetransmitBuffer {
             first_unacked: 0,
             next_seq: 0,
             probe_armed: None,
+            last_skip: None,
             stats: RetransmitStats::default(),
         }
     }
@@ -425,7 +428,8 @@ impl RetransmitBuffer {
     /// Only sequences the iterator yields count as resent, so consume it.
     ///
     /// Sequences the NACK names that were given up are not yielded; the iterator's
-    /// [`skip_to`](Resend::skip_to) says then which SKIP to send.
+    /// [`skip_to`](Resend::skip_to) says then which SKIP to send, and
+    /// [`poll_skip`](Self::poll_skip) hands it out at once.
     ///
     /// # Errors
     ///
@@ -513,6 +517,53 @@ impl RetransmitBuffer {
         self.probe_armed?.checked_add(self.config.probe_timeout)
     }
 
+    /// The SKIP to send now, if one is pending ([`pending_skip`](Self::pending_skip))
+    /// and none was sent within the retransmit interval (a SKIP can be lost too);
+    /// records that it was sent. A NACK naming a given-up sequence makes it due at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use netmesh_session::reliable::{RetransmitBuffer, RetransmitConfig};
+    ///
+    /// let t0 = Instant::now();
+    /// let mut tx = RetransmitBuffer::new(RetransmitConfig::default());
+    /// tx.push(0, &[], t0)?;
+    /// tx.push(1, &[], t0)?;
+    /// assert_eq!(tx.poll_skip(t0), None);
+    /// tx.discard_before(1);
+    /// assert_eq!(tx.poll_skip(t0), Some(1));
+    /// assert_eq!(tx.poll_skip(t0), None, "paced");
+    /// assert_eq!(tx.poll_skip(t0 + Duration::from_millis(20)), Some(1));
+    /// tx.ack(1, t0)?;
+    /// assert_eq!(tx.poll_skip(t0 + Duration::from_millis(40)), None);
+    /// # Ok::<(), netmesh_session::reliable::RetransmitError>(())
+    /// ```
+    pub fn poll_skip(&mut self, now: Instant) -> Option<u64> {
+        let first = self.pending_skip()?;
+        if !due(self.last_skip, self.config.retransmit_interval, now) {
+            return None;
+        }
+        self.last_skip = Some(now);
+        Some(first)
+    }
+
+    /// The earliest time [`poll_probe`](Self::poll_probe) or
+    /// [`poll_skip`](Self::poll_skip) has something to send, for the caller's timer.
+    /// `None`: nothing waits on time, or something is due now.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let skip = self
+            .pending_skip()
+            .and(self.last_skip)
+            .and_then(|t| t.checked_add(self.config.retransmit_interval));
+        match (self.probe_deadline(), skip) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     fn resend(&mut self, sequences: Sequences, now: Instant) -> Resend<'_> {
         Resend {
             sequences,
@@ -524,6 +575,7 @@ impl RetransmitBuffer {
             slots: &self.slots,
             last_sent: &mut self.last_sent,
             stats: &mut self.stats,
+            last_skip: &mut self.last_skip,
             skip: false,
         }
     }
@@ -563,6 +615,7 @@ pub struct Resend<'a> {
     slots: &'a SeqRing<Slot>,
     last_sent: &'a mut SeqRing<Option<Instant>>,
     stats: &'a mut RetransmitStats,
+    last_skip: &'a mut Option<Instant>,
     skip: bool,
 }
 
@@ -588,6 +641,9 @@ impl<'a> Iterator for Resend<'a> {
             if seq < self.first_unacked {
                 self.stats.nacked_lost += 1;
                 self.skip = true;
+                // The peer is still waiting for given-up sequences: the next
+                // `poll_skip` answers at once.
+                *self.last_skip = None;
                 continue;
             }
             if seq >= self.next_seq {
