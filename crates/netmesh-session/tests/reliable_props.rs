@@ -176,6 +176,7 @@ proptest! {
             prop_assert_eq!(rx.ack(), model.next_expected());
             prop_assert_eq!(rx.nack(), model.nack());
             prop_assert_eq!(rx.buffered(), model.held.len());
+            prop_assert_eq!(rx.ready(), model.held.range(..model.next_expected()).count());
             let stats = rx.stats();
             prop_assert_eq!(stats.accepted, model.accepted);
             prop_assert_eq!(stats.delivered, model.delivered);

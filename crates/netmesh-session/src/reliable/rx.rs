@@ -112,6 +112,8 @@ pub struct ReliableReceiver<P> {
     next_expected: u64,
     /// Packets in the ring.
     stored: usize,
+    /// Packets in the ring below `next_expected`: what `pop_ready` returns now.
+    ready: usize,
     /// Highest sequence heard of (accepted or beyond the window): gaps exist below it.
     highest_seen: Option<u64>,
     stats: ReceiverStats,
@@ -143,6 +145,7 @@ impl<P> ReliableReceiver<P> {
             next_deliver: 0,
             next_expected: 0,
             stored: 0,
+            ready: 0,
             highest_seen: None,
             stats: ReceiverStats::default(),
             nack_interval: config.nack_interval,
@@ -163,6 +166,24 @@ impl<P> ReliableReceiver<P> {
     #[must_use]
     pub fn buffered(&self) -> usize {
         self.stored
+    }
+
+    /// Packets deliverable now: how many [`pop_ready`](Self::pop_ready) will return.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_session::reliable::{ReceiverConfig, ReliableReceiver};
+    ///
+    /// let mut rx = ReliableReceiver::new(ReceiverConfig::default());
+    /// rx.on_packet(1, ());
+    /// assert_eq!((rx.ready(), rx.buffered()), (0, 1));
+    /// rx.on_packet(0, ());
+    /// assert_eq!(rx.ready(), 2);
+    /// ```
+    #[must_use]
+    pub fn ready(&self) -> usize {
+        self.ready
     }
 
     /// The counters.
@@ -243,6 +264,7 @@ impl<P> ReliableReceiver<P> {
         let before = self.next_expected;
         while self.next_expected != u64::MAX && self.held(self.next_expected) {
             self.next_expected += 1;
+            self.ready += 1;
         }
         if self.next_expected != before {
             self.ack_pending = true;
@@ -271,7 +293,9 @@ impl<P> ReliableReceiver<P> {
         // `settle` left `next_deliver` on a held packet.
         let seq = self.next_deliver;
         let packet = self.ring.get_mut(seq).and_then(Option::take)?;
-        self.stored -= 1;
+        // Both count this packet: never below 1 here.
+        self.stored = self.stored.saturating_sub(1);
+        self.ready = self.ready.saturating_sub(1);
         self.stats.delivered += 1;
         self.next_deliver += 1;
         self.settle();
@@ -326,6 +350,7 @@ impl<P> ReliableReceiver<P> {
             .filter(|&seq| self.held(seq))
             .count() as u64;
         let lost = first_available - self.next_expected - held;
+        self.ready += usize::try_from(held).unwrap_or(usize::MAX);
         self.stats.lost = self.stats.lost.saturating_add(lost);
         self.next_expected = first_available;
         self.ack_pending = true;
@@ -483,6 +508,7 @@ impl<P> fmt::Debug for ReliableReceiver<P> {
             .field("next_deliver", &self.next_deliver)
             .field("next_expected", &self.next_expected)
             .field("buffered", &self.stored)
+            .field("ready", &self.ready)
             .field("capacity", &self.capacity)
             .field("stats", &self.stats)
             .finish_non_exhaustive()
