@@ -12,7 +12,8 @@ use super::streams::lock;
 use super::SessionConfig;
 use crate::SessionKeys;
 
-/// "No sender is blocked" in [`TxGen::blocked_at`].
+/// "No sender is blocked" in [`TxGen::blocked_at`] (a limit of `u64::MAX` never
+/// blocks).
 pub(crate) const NOT_BLOCKED: u64 = u64::MAX;
 
 /// The sending half of one key generation.
@@ -51,8 +52,9 @@ impl TxGen {
     #[inline]
     pub(crate) fn is_blocked(&self) -> bool {
         let limit = self.limit.load(Ordering::Acquire);
-        self.blocked_at.load(Ordering::Acquire) == limit
-            || self.next_hint.load(Ordering::Relaxed) >= limit
+        limit != u64::MAX
+            && (self.blocked_at.load(Ordering::Acquire) == limit
+                || self.next_hint.load(Ordering::Relaxed) >= limit)
     }
 
     /// Raises the limit (credit only grows); returns whether it moved.
