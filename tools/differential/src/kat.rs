@@ -127,6 +127,7 @@ fn scenario(rt: &Runtime, kind: Kind, we_initiate: bool) -> std::io::Result<Outc
                     "127.0.0.1:0".parse().expect("address"),
                     psk_bytes,
                     timing,
+                    None,
                 ))
                 .map_err(std::io::Error::other)?;
             let (addr, public, their_id) =
@@ -153,6 +154,7 @@ fn scenario(rt: &Runtime, kind: Kind, we_initiate: bool) -> std::io::Result<Outc
                     "127.0.0.1:0".parse().expect("address"),
                     psk_bytes,
                     timing,
+                    None,
                 ))
                 .map_err(std::io::Error::other)?;
             let their_id = setup.wire_id();

@@ -40,6 +40,11 @@ pub fn wire_id(node_id: u64) -> u64 {
     u64::from(node_id as u32)
 }
 
+/// The wire id of the MeshNode whose identity is `identity_seed`.
+pub fn mesh_wire_id(identity_seed: [u8; 32]) -> u64 {
+    wire_id(EntityKeypair::from_bytes(identity_seed).node_id())
+}
+
 /// Timing shared by the node types.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
@@ -115,17 +120,22 @@ impl std::fmt::Debug for MeshSetup {
 }
 
 impl MeshSetup {
-    /// Binds a MeshNode with a fresh identity and static key.
+    /// Binds a MeshNode with a fresh static key and the identity of `identity_seed` (an
+    /// ed25519 secret, so its node id is known in advance; see [`mesh_wire_id`]), or a
+    /// fresh identity.
     pub async fn bind(
         bind: SocketAddr,
         psk: [u8; 32],
         timing: Timing,
+        identity_seed: Option<[u8; 32]>,
     ) -> Result<Self, AdapterError> {
         let config = MeshNodeConfig::new(bind, psk)
             .with_heartbeat_interval(timing.heartbeat)
             .with_handshake(timing.handshake_retries, timing.handshake_timeout);
         let shards = config.num_shards;
-        let node = MeshNode::new(EntityKeypair::generate(), config).await?;
+        let identity =
+            identity_seed.map_or_else(EntityKeypair::generate, EntityKeypair::from_bytes);
+        let node = MeshNode::new(identity, config).await?;
         Ok(Self {
             node: Arc::new(node),
             shards,

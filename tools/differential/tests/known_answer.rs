@@ -6,6 +6,12 @@ fn handshake_and_keys_agree_with_net_mesh_nodes() {
     let outcomes = netmesh_differential::kat::run().expect("sockets and runtime");
     assert_eq!(outcomes.len(), 4);
     for o in &outcomes {
-        assert!(o.failures.is_empty(), "{}: {:#?}\n{:#?}", o.name, o.failures, o.notes);
+        assert!(
+            o.failures.is_empty(),
+            "{}: {:#?}\n{:#?}",
+            o.name,
+            o.failures,
+            o.notes
+        );
     }
 }
