@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use netmesh_session::{Prologue, Psk, Responder, StaticKeypair};
+use netmesh_wire::PacketFlags;
 use tokio::runtime::Runtime;
 
 use crate::content::{self, Tally};
@@ -122,14 +123,7 @@ fn scenario(rt: &Runtime, kind: Kind, we_initiate: bool) -> std::io::Result<Outc
             join(rt, node, ours)
         }
         (Kind::Mesh, true) => {
-            let setup = rt
-                .block_on(MeshSetup::bind(
-                    "127.0.0.1:0".parse().expect("address"),
-                    psk_bytes,
-                    timing,
-                    None,
-                ))
-                .map_err(std::io::Error::other)?;
+            let setup = bind_mesh(rt, psk_bytes, timing)?;
             let (addr, public, their_id) =
                 (setup.local_addr(), setup.public_key(), setup.wire_id());
             let node = rt.spawn(async move { setup.accept(OUR_WIRE_ID).await.map(|(n, _)| n) });
@@ -149,14 +143,7 @@ fn scenario(rt: &Runtime, kind: Kind, we_initiate: bool) -> std::io::Result<Outc
         }
         (Kind::Mesh, false) => {
             let us = StaticKeypair::generate().map_err(std::io::Error::other)?;
-            let setup = rt
-                .block_on(MeshSetup::bind(
-                    "127.0.0.1:0".parse().expect("address"),
-                    psk_bytes,
-                    timing,
-                    None,
-                ))
-                .map_err(std::io::Error::other)?;
+            let setup = bind_mesh(rt, psk_bytes, timing)?;
             let their_id = setup.wire_id();
             let our_addr = socket.local_addr()?;
             let our_public = us.public_key().0;
@@ -218,6 +205,7 @@ fn scenario(rt: &Runtime, kind: Kind, we_initiate: bool) -> std::io::Result<Outc
     );
 
     marker_experiment(rt, &node, &mut peer, &mut ctx)?;
+    control_packets(rt, &node, &mut peer, &mut ctx)?;
 
     // net-mesh -> netmesh, after the marker: its packets open under our rx key.
     let theirs = content::per_stream(EVENTS, STREAMS, SIZE);
@@ -250,6 +238,16 @@ fn scenario(rt: &Runtime, kind: Kind, we_initiate: bool) -> std::io::Result<Outc
         failures: ctx.failures,
         notes: ctx.notes,
     })
+}
+
+fn bind_mesh(rt: &Runtime, psk: [u8; 32], timing: Timing) -> std::io::Result<MeshSetup> {
+    rt.block_on(MeshSetup::bind(
+        "127.0.0.1:0".parse().expect("address"),
+        psk,
+        timing,
+        None,
+    ))
+    .map_err(std::io::Error::other)
 }
 
 type Established = (
@@ -374,6 +372,67 @@ fn marker_attempt(
         .block_on(node.collect(1, Duration::from_millis(700)))
         .map_err(std::io::Error::other)?;
     Ok(got.len())
+}
+
+/// What net-mesh does with netmesh's control packets (recorded, not judged): each is
+/// one authenticated data packet with one 16-byte event.
+fn control_packets(
+    rt: &Runtime,
+    node: &RefNode,
+    peer: &mut Peer,
+    ctx: &mut Ctx,
+) -> std::io::Result<()> {
+    let body = Bytes::from_static(&[0x11; 16]);
+    let kinds: [(&str, u64, PacketFlags, u16); 4] = [
+        (
+            "CREDIT (subprotocol 0x4E01, stream u64::MAX)",
+            u64::MAX,
+            PacketFlags::NONE,
+            0x4E01,
+        ),
+        (
+            "ACK (subprotocol 0x4E03, stream u64::MAX)",
+            u64::MAX,
+            PacketFlags::NONE,
+            0x4E03,
+        ),
+        (
+            "NACK (flag NACK, subprotocol 0, stream 5)",
+            5,
+            PacketFlags::NACK,
+            0,
+        ),
+        (
+            "grant (subprotocol 0x0B00, stream u64::MAX)",
+            u64::MAX,
+            PacketFlags::NONE,
+            0x0B00,
+        ),
+    ];
+    let mut seen = Vec::new();
+    for (name, stream, flags, subprotocol) in kinds {
+        let packet = peer.build_raw(stream, 0, std::slice::from_ref(&body), flags, subprotocol);
+        peer.send(&packet)?;
+        let got = rt
+            .block_on(node.collect(1, Duration::from_millis(300)))
+            .map_err(std::io::Error::other)?;
+        seen.push(format!("{name}: {} event(s) delivered", got.len()));
+    }
+    // The session still works afterwards.
+    let after = peer.build_data(7, &[content::event(7, 4, SIZE)]);
+    peer.send(&after)?;
+    let got = rt
+        .block_on(node.collect(1, Duration::from_secs(2)))
+        .map_err(std::io::Error::other)?;
+    ctx.check(
+        got.len() == 1,
+        "no data packet delivered after the control packets",
+    );
+    ctx.notes.push(format!(
+        "control packets sent to net-mesh: {}",
+        seen.join("; ")
+    ));
+    Ok(())
 }
 
 fn node_poll_count(rt: &Runtime, node: &RefNode) -> std::io::Result<usize> {

@@ -92,13 +92,8 @@ pub fn initiate(
                 .map_err(HandshakeFailure::Io)?;
             last_sent = Some(Instant::now());
         }
-        socket
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .map_err(HandshakeFailure::Io)?;
-        let (n, from) = match socket.recv_from(&mut buf) {
-            Ok(x) => x,
-            Err(e) if is_timeout(&e) => continue,
-            Err(e) => return Err(HandshakeFailure::Io(e)),
+        let Some((n, from)) = recv_briefly(socket, &mut buf)? else {
+            continue;
         };
         if from != to {
             continue;
@@ -123,13 +118,8 @@ pub fn respond(
     let mut refused = Vec::new();
     let mut buf = vec![0u8; 65_536];
     while start.elapsed() < deadline {
-        socket
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .map_err(HandshakeFailure::Io)?;
-        let (n, from) = match socket.recv_from(&mut buf) {
-            Ok(x) => x,
-            Err(e) if is_timeout(&e) => continue,
-            Err(e) => return Err(HandshakeFailure::Io(e)),
+        let Some((n, from)) = recv_briefly(socket, &mut buf)? else {
+            continue;
         };
         match responder.respond(&buf[..n], prologue) {
             Ok((keys, msg2)) => {
@@ -140,6 +130,21 @@ pub fn respond(
         }
     }
     Err(HandshakeFailure::Timeout(refused))
+}
+
+/// One datagram, or `None` after 50 ms without one.
+fn recv_briefly(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+) -> Result<Option<(usize, SocketAddr)>, HandshakeFailure> {
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .map_err(HandshakeFailure::Io)?;
+    match socket.recv_from(buf) {
+        Ok(x) => Ok(Some(x)),
+        Err(e) if is_timeout(&e) => Ok(None),
+        Err(e) => Err(HandshakeFailure::Io(e)),
+    }
 }
 
 fn is_timeout(e: &io::Error) -> bool {
@@ -213,6 +218,19 @@ impl Peer {
             .build(stream, *sequence, events, PacketFlags::NONE);
         *sequence += 1;
         packet
+    }
+
+    /// Builds one packet with any subprotocol id and flags, without sending it.
+    pub fn build_raw(
+        &mut self,
+        stream: u64,
+        sequence: u64,
+        events: &[Bytes],
+        flags: PacketFlags,
+        subprotocol: u16,
+    ) -> Bytes {
+        self.builder
+            .build_subprotocol(stream, sequence, events, flags, subprotocol)
     }
 
     /// Sends `events` on `stream`, as many per packet as fit. Returns the packets sent.
@@ -355,9 +373,4 @@ impl Peer {
 /// A socket on 127.0.0.1 with an OS-chosen port.
 pub fn loopback_socket() -> io::Result<UdpSocket> {
     UdpSocket::bind("127.0.0.1:0")
-}
-
-/// Does `header` describe a handshake reply? (Used to skip late duplicates.)
-pub fn is_handshake(datagram: &[u8]) -> bool {
-    NetHeader::parse(datagram).is_ok_and(|h| h.flags.contains(PacketFlags::HANDSHAKE))
 }
