@@ -10,6 +10,12 @@
 //! only ever lives inside one call: the [`Initiator`] keeps what it needs to rebuild its
 //! state (its ephemeral secret, the PSK, the prologue), so a refused msg2 leaves it
 //! exactly as it was, and the [`Responder`] keeps nothing per msg1.
+//!
+//! Secrets: our copies (static secret, PSK, ephemeral secret, handshake hash, session
+//! keys) live in buffers wiped on drop. snow 0.10 does not wipe its own `HandshakeState`
+//! (private keys, PSK, chaining key) when it is dropped, nor does blake2 0.10 wipe a MAC
+//! state; keeping each snow state inside one call bounds how long those copies exist,
+//! but they are left in freed memory.
 
 use std::fmt;
 

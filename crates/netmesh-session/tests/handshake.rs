@@ -514,6 +514,38 @@ fn every_corrupted_msg2_is_refused_and_the_initiator_still_completes() {
     }
 }
 
+#[test]
+fn debug_of_handshake_sides_prints_no_secret() {
+    let f = fixture();
+    let initiator = fixed_initiator(&f, &Prologue::Empty);
+    let printed = format!(
+        "{initiator:?} {initiator:#?} {:?} {:#?}",
+        f.responder, f.responder
+    );
+    for secret in [PSK[0], INITIATOR_EPHEMERAL[0], SERVER_SECRET[0]] {
+        assert!(!printed.contains(&format!("{secret:02x}{secret:02x}")));
+        assert!(!printed.contains(&format!("{secret}, {secret}")));
+    }
+    assert!(printed.contains(&f.server.public_key().to_string()));
+}
+
+#[test]
+fn errors_that_no_input_can_cause_have_their_own_messages() {
+    // The OS generator cannot be made to fail from a test, and `Internal` marks snow
+    // refusing a step that our fixed parameters and sizes never make it refuse.
+    assert_eq!(
+        HandshakeError::RandomUnavailable.to_string(),
+        "the system random number generator failed"
+    );
+    assert_eq!(
+        HandshakeError::Internal {
+            step: "write_message"
+        }
+        .to_string(),
+        "noise library failure in write_message"
+    );
+}
+
 mod arbitrary_input {
     use super::*;
     use proptest::prelude::*;
