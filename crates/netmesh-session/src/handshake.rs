@@ -376,6 +376,17 @@ impl fmt::Debug for Initiator {
 /// state per msg1, so a refused datagram changes nothing; the caller decides whether a
 /// peer that already has a session may handshake again.
 ///
+/// # Repeated msg1
+///
+/// Each answer uses a fresh ephemeral key, so answering the same msg1 twice gives two
+/// different sessions, and the initiator keeps whichever msg2 reaches it first. A msg1
+/// arrives again when it is duplicated on the way or when the initiator resends it
+/// because msg2 was lost (an [`Initiator`] resends the same bytes). The caller should
+/// keep, per peer, the msg1 datagram that made the current session and the msg2 it
+/// sent: the same msg1 again gets the same msg2 again and leaves the session as it is;
+/// a different msg1 that authenticates is a new handshake (net-mesh initiators retry
+/// with a fresh ephemeral key) and replaces it.
+///
 /// # Examples
 ///
 /// ```

@@ -286,6 +286,25 @@ fn msg2_of_another_handshake_is_refused_then_the_genuine_one_completes() {
 }
 
 #[test]
+fn answering_the_same_msg1_twice_gives_two_sessions_and_the_first_msg2_wins() {
+    // Why an endpoint must resend its first msg2 for a repeated msg1 rather than answer
+    // it again (see Responder's docs).
+    let f = fixture();
+    let mut initiator = Initiator::new(&f.server.public_key(), &f.psk, &Prologue::Empty).unwrap();
+    let msg1 = initiator.msg1_datagram().to_vec();
+    let (first_keys, first_msg2) = f.responder.respond(&msg1, &Prologue::Empty).unwrap();
+    let (second_keys, second_msg2) = f.responder.respond(&msg1, &Prologue::Empty).unwrap();
+    assert_ne!(first_msg2, second_msg2);
+    assert_ne!(first_keys.session_id(), second_keys.session_id());
+    let client_keys = initiator.read_msg2(&first_msg2).unwrap();
+    assert_pair(&client_keys, &first_keys);
+    assert_eq!(
+        initiator.read_msg2(&second_msg2).unwrap_err(),
+        HandshakeError::AlreadyComplete
+    );
+}
+
+#[test]
 fn a_msg2_fed_to_the_responder_is_refused() {
     let f = fixture();
     let initiator = fixed_initiator(&f, &Prologue::Empty);
