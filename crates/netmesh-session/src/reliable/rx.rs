@@ -29,6 +29,11 @@ pub struct ReceiverConfig {
     pub nack_interval: Duration,
     /// Least time between two ACKs of the stream.
     pub ack_interval: Duration,
+    /// How long a gap must persist before it is NACKed: reordering shorter than this
+    /// then costs no retransmission, loss recovery starts this much later. The gap's
+    /// clock starts at the first [`ReliableReceiver::poll_nack`] that sees it and
+    /// restarts whenever `next_expected` moves. Zero: NACK at once.
+    pub reorder_delay: Duration,
 }
 
 impl ReceiverConfig {
@@ -42,6 +47,7 @@ impl Default for ReceiverConfig {
             capacity: Self::DEFAULT_CAPACITY,
             nack_interval: Duration::from_millis(5),
             ack_interval: Duration::from_millis(5),
+            reorder_delay: Duration::ZERO,
         }
     }
 }
@@ -119,6 +125,9 @@ pub struct ReliableReceiver<P> {
     stats: ReceiverStats,
     nack_interval: Duration,
     ack_interval: Duration,
+    reorder_delay: Duration,
+    /// When `poll_nack` first saw the current gap (at the current `next_expected`).
+    gap_since: Option<Instant>,
     last_nack: Option<Instant>,
     last_ack: Option<Instant>,
     /// Progress (or a duplicate, which suggests a lost ACK) not yet acknowledged.
@@ -150,6 +159,8 @@ impl<P> ReliableReceiver<P> {
             stats: ReceiverStats::default(),
             nack_interval: config.nack_interval,
             ack_interval: config.ack_interval,
+            reorder_delay: config.reorder_delay,
+            gap_since: None,
             last_nack: None,
             last_ack: None,
             ack_pending: false,
@@ -268,6 +279,7 @@ impl<P> ReliableReceiver<P> {
         }
         if self.next_expected != before {
             self.ack_pending = true;
+            self.gap_since = None;
         }
     }
 
@@ -354,6 +366,7 @@ impl<P> ReliableReceiver<P> {
         self.stats.lost = self.stats.lost.saturating_add(lost);
         self.next_expected = first_available;
         self.ack_pending = true;
+        self.gap_since = None;
         self.advance();
         self.settle();
         lost
@@ -407,11 +420,15 @@ impl<P> ReliableReceiver<P> {
         })
     }
 
-    /// Whether a NACK should be sent now: a gap exists and none was sent within the
-    /// NACK interval.
+    /// Whether a NACK should be sent now: a gap exists, has persisted for the reorder
+    /// delay, and no NACK was sent within the NACK interval.
     #[must_use]
     pub fn nack_due(&self, now: Instant) -> bool {
-        self.has_gap() && due(self.last_nack, self.nack_interval, now)
+        let aged = self.reorder_delay.is_zero()
+            || self
+                .gap_since
+                .is_some_and(|t| now.saturating_duration_since(t) >= self.reorder_delay);
+        self.has_gap() && aged && due(self.last_nack, self.nack_interval, now)
     }
 
     fn has_gap(&self) -> bool {
@@ -434,8 +451,20 @@ impl<P> ReliableReceiver<P> {
     /// assert!(rx.poll_nack(t0).is_some());
     /// assert!(rx.poll_nack(t0 + Duration::from_millis(1)).is_none(), "paced");
     /// assert!(rx.poll_nack(t0 + Duration::from_millis(5)).is_some());
+    ///
+    /// let mut patient = ReliableReceiver::new(ReceiverConfig {
+    ///     reorder_delay: Duration::from_millis(2),
+    ///     ..ReceiverConfig::default()
+    /// });
+    /// patient.on_packet(1, ());
+    /// assert!(patient.poll_nack(t0).is_none(), "may be reordering");
+    /// assert_eq!(patient.poll_timeout(), Some(t0 + Duration::from_millis(2)));
+    /// assert!(patient.poll_nack(t0 + Duration::from_millis(2)).is_some());
     /// ```
     pub fn poll_nack(&mut self, now: Instant) -> Option<NackPayload> {
+        if self.gap_since.is_none() && self.has_gap() {
+            self.gap_since = Some(now);
+        }
         if !self.nack_due(now) {
             return None;
         }
@@ -479,13 +508,23 @@ impl<P> ReliableReceiver<P> {
     /// caller's polling right after [`on_packet`](Self::on_packet) handles).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let nack = self
-            .has_gap()
-            .then(|| {
-                self.last_nack
-                    .and_then(|t| t.checked_add(self.nack_interval))
-            })
-            .flatten();
+        let nack = if self.has_gap() {
+            let paced = self
+                .last_nack
+                .and_then(|t| t.checked_add(self.nack_interval));
+            let aged = if self.reorder_delay.is_zero() {
+                None
+            } else {
+                self.gap_since
+                    .and_then(|t| t.checked_add(self.reorder_delay))
+            };
+            match (paced, aged) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            }
+        } else {
+            None
+        };
         let ack = self
             .ack_pending
             .then(|| self.last_ack.and_then(|t| t.checked_add(self.ack_interval)))
