@@ -65,6 +65,7 @@ struct Scenario {
     /// When the retransmit buffer is full: give up its oldest packet (true) or wait.
     give_up_when_full: bool,
     receiver: ReceiverConfig,
+    reorder_delay: Duration,
 }
 
 #[allow(clippy::too_many_lines)]
@@ -76,7 +77,11 @@ fn run(s: &Scenario) -> Outcome {
         .map(|_| RetransmitBuffer::new(s.retransmit))
         .collect();
     let mut rxs: Vec<ReliableReceiver<Bytes>> = (0..s.streams)
-        .map(|_| ReliableReceiver::new(s.receiver))
+        .map(|_| {
+            let mut rx = ReliableReceiver::new(s.receiver);
+            rx.set_reorder_delay(s.reorder_delay);
+            rx
+        })
         .collect();
     let mut next_event = vec![0u64; s.streams];
     let mut out = Outcome {
@@ -203,6 +208,7 @@ fn every_event_once_and_in_order_over_a_lossy_duplicating_reordering_link() {
         retransmit: RetransmitConfig::default(),
         give_up_when_full: false,
         receiver: ReceiverConfig::default(),
+        reorder_delay: Duration::ZERO,
     };
     let out = run(&scenario);
     for (stream, delivered) in out.delivered.iter().enumerate() {
@@ -236,9 +242,10 @@ fn a_reorder_delay_spares_spurious_retransmissions() {
         retransmit: RetransmitConfig::default(),
         give_up_when_full: false,
         receiver: ReceiverConfig::default(),
+        reorder_delay: Duration::ZERO,
     };
     let eager = run(&scenario);
-    scenario.receiver.reorder_delay = Duration::from_millis(3);
+    scenario.reorder_delay = Duration::from_millis(3);
     let patient = run(&scenario);
     for out in [&eager, &patient] {
         for delivered in &out.delivered {
@@ -271,6 +278,7 @@ fn the_same_seed_gives_the_same_run() {
         retransmit: RetransmitConfig::default(),
         give_up_when_full: false,
         receiver: ReceiverConfig::default(),
+        reorder_delay: Duration::ZERO,
     };
     assert_eq!(run(&scenario), run(&scenario));
 }
@@ -291,6 +299,7 @@ fn losses_beyond_the_buffer_are_reported_never_silent() {
         },
         give_up_when_full: true,
         receiver: ReceiverConfig::default(),
+        reorder_delay: Duration::ZERO,
     };
     let out = run(&scenario);
     for stream in 0..scenario.streams {

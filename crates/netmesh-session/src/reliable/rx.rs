@@ -29,11 +29,6 @@ pub struct ReceiverConfig {
     pub nack_interval: Duration,
     /// Least time between two ACKs of the stream.
     pub ack_interval: Duration,
-    /// How long a gap must persist before it is NACKed: reordering shorter than this
-    /// then costs no retransmission, loss recovery starts this much later. The gap's
-    /// clock starts at the first [`ReliableReceiver::poll_nack`] that sees it and
-    /// restarts whenever `next_expected` moves. Zero: NACK at once.
-    pub reorder_delay: Duration,
 }
 
 impl ReceiverConfig {
@@ -47,7 +42,6 @@ impl Default for ReceiverConfig {
             capacity: Self::DEFAULT_CAPACITY,
             nack_interval: Duration::from_millis(5),
             ack_interval: Duration::from_millis(5),
-            reorder_delay: Duration::ZERO,
         }
     }
 }
@@ -159,7 +153,7 @@ impl<P> ReliableReceiver<P> {
             stats: ReceiverStats::default(),
             nack_interval: config.nack_interval,
             ack_interval: config.ack_interval,
-            reorder_delay: config.reorder_delay,
+            reorder_delay: Duration::ZERO,
             gap_since: None,
             last_nack: None,
             last_ack: None,
@@ -177,6 +171,15 @@ impl<P> ReliableReceiver<P> {
     #[must_use]
     pub fn buffered(&self) -> usize {
         self.stored
+    }
+
+    /// Sets how long a gap must persist before it is NACKed (initially zero: NACK at
+    /// once). Reordering shorter than this then costs no retransmission; loss recovery
+    /// starts this much later. The gap's clock starts at the first
+    /// [`poll_nack`](Self::poll_nack) that sees it and restarts whenever
+    /// [`next_expected`](Self::next_expected) moves.
+    pub fn set_reorder_delay(&mut self, delay: Duration) {
+        self.reorder_delay = delay;
     }
 
     /// Packets deliverable now: how many [`pop_ready`](Self::pop_ready) will return.
@@ -452,10 +455,8 @@ impl<P> ReliableReceiver<P> {
     /// assert!(rx.poll_nack(t0 + Duration::from_millis(1)).is_none(), "paced");
     /// assert!(rx.poll_nack(t0 + Duration::from_millis(5)).is_some());
     ///
-    /// let mut patient = ReliableReceiver::new(ReceiverConfig {
-    ///     reorder_delay: Duration::from_millis(2),
-    ///     ..ReceiverConfig::default()
-    /// });
+    /// let mut patient = ReliableReceiver::new(ReceiverConfig::default());
+    /// patient.set_reorder_delay(Duration::from_millis(2));
     /// patient.on_packet(1, ());
     /// assert!(patient.poll_nack(t0).is_none(), "may be reordering");
     /// assert_eq!(patient.poll_timeout(), Some(t0 + Duration::from_millis(2)));
