@@ -375,6 +375,38 @@ impl<P> ReliableReceiver<P> {
         lost
     }
 
+    /// Gives up every gap below the highest sequence heard of (for a peer that will not
+    /// retransmit): like [`skip_to`](Self::skip_to) just past it, so that everything
+    /// received becomes deliverable and only sequences known to be missing are counted
+    /// lost. Returns how many were.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_session::reliable::{ReceiverConfig, ReliableReceiver};
+    ///
+    /// let mut rx = ReliableReceiver::new(ReceiverConfig::default());
+    /// rx.on_packet(2, 'c');
+    /// rx.on_packet(4, 'e');
+    /// assert_eq!(rx.highest_seen(), Some(4));
+    /// assert_eq!(rx.skip_gaps(), 3);
+    /// assert_eq!(rx.ready(), 2);
+    /// assert_eq!(rx.next_expected(), 5);
+    /// ```
+    pub fn skip_gaps(&mut self) -> u64 {
+        match self.highest_seen {
+            // `highest_seen` is never u64::MAX (that sequence is refused unseen).
+            Some(highest) => self.skip_to(highest.saturating_add(1)),
+            None => 0,
+        }
+    }
+
+    /// The highest sequence heard of: accepted, or dropped beyond the window.
+    #[must_use]
+    pub fn highest_seen(&self) -> Option<u64> {
+        self.highest_seen
+    }
+
     /// The cumulative acknowledgement: every sequence below it was received or given up.
     #[must_use]
     pub fn ack(&self) -> u64 {
