@@ -202,3 +202,42 @@ fn a_reliable_packet_given_up_is_skipped_and_reported_on_both_sides() {
     assert_eq!(server.stats().lost_reliable, 1);
     assert!(client.stats().retransmits > 0);
 }
+
+#[test]
+fn reliable_packets_held_for_an_unknown_peer_are_delivered_once_it_is_net_mesh() {
+    let start = Instant::now();
+    let server = Session::from_keys(
+        SessionConfig::default(),
+        SessionKeys::from_parts(ID, B, A),
+        Role::Responder,
+        start,
+    );
+    // A net-mesh peer's reliable stream, sequence 0 lost.
+    let mut peer = PacketBuilder::with_origin(&A, ID, 0);
+    for sequence in [1u64, 2] {
+        let packet = peer.build(
+            3,
+            sequence,
+            &[Bytes::copy_from_slice(&sequence.to_le_bytes())],
+            PacketFlags::RELIABLE,
+        );
+        let received = server.handle_datagram(packet, start).unwrap();
+        assert!(matches!(received, Received::Delivered(ref d) if d.ready() == 0));
+    }
+    assert!(server.poll_delivery().is_none());
+    // No marker within the grace: net-mesh, which never retransmits; what was held
+    // is delivered, in order, and later packets go straight through.
+    server.handle_timeout(start + Duration::from_secs(1));
+    assert_eq!(server.peer_kind(), PeerKind::NetMesh);
+    let delivered: Vec<u64> = server
+        .poll_delivery()
+        .unwrap()
+        .map(|p| p.header().sequence)
+        .collect();
+    assert_eq!(delivered, [1, 2]);
+    let packet = peer.build(3, 3, &[Bytes::from_static(b"x")], PacketFlags::RELIABLE);
+    assert!(matches!(
+        server.handle_datagram(packet, start),
+        Ok(Received::Packet(_))
+    ));
+}

@@ -331,9 +331,7 @@ impl Inner {
         self.rx_streams.for_each(|_, stream| {
             if let Some(rx) = stream.reliable.get() {
                 let mut rx = lock(rx);
-                let next = rx.receiver().next_expected();
-                let end = next.saturating_add(self.config.reorder_buffer as u64);
-                rx.skip_to(end);
+                rx.receiver_mut().skip_gaps();
                 if rx.ready() > 0 {
                     self.deliveries_pending.store(true, Ordering::Release);
                 }
