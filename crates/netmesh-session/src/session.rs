@@ -150,6 +150,17 @@ struct Handshake {
     pending_tx: Option<Arc<TxGen>>,
 }
 
+impl Handshake {
+    /// Ends the initiator's handshake in progress; returns whether it was a re-key.
+    fn finish(&mut self) -> bool {
+        self.initiator = None;
+        self.msg1 = None;
+        self.retry_at = None;
+        self.deadline = None;
+        std::mem::take(&mut self.rekey)
+    }
+}
+
 /// Timer state behind one lock (touched by timers, not per packet).
 #[derive(Default)]
 struct Timers {

@@ -580,12 +580,7 @@ impl Inner {
         let keys = initiator
             .read_msg2(datagram)
             .map_err(RecvError::Handshake)?;
-        let rekey = hs.rekey;
-        hs.initiator = None;
-        hs.msg1 = None;
-        hs.retry_at = None;
-        hs.deadline = None;
-        hs.rekey = false;
+        let rekey = hs.finish();
         drop(hs);
         if !rekey {
             self.establish(&keys, now);
