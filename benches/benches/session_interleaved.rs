@@ -30,7 +30,9 @@ fn received(datagrams: &[Bytes]) -> Vec<Bytes> {
 fn main() {
     println!("session / bare pool, per packet (median of {ROUNDS} interleaved rounds of {BLOCK})");
     // SESSION_SHAPE=64 or 8000 runs one shape only (for profiling).
-    let only: Option<usize> = std::env::var("SESSION_SHAPE").ok().and_then(|s| s.parse().ok());
+    let only: Option<usize> = std::env::var("SESSION_SHAPE")
+        .ok()
+        .and_then(|s| s.parse().ok());
     for shape in [Shape::ALL[0], Shape::ALL[4]] {
         if only.is_some_and(|size| size != shape.size) {
             continue;

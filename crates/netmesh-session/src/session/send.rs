@@ -224,7 +224,10 @@ impl Inner {
         // 1 x 64 B). Exact while a stream is sent from one thread at a time; threads
         // racing on one stream may undercount (SessionStats says so).
         let add = |counter: &AtomicU64, n: usize| {
-            counter.store(counter.load(Ordering::Relaxed) + n as u64, Ordering::Relaxed);
+            counter.store(
+                counter.load(Ordering::Relaxed) + n as u64,
+                Ordering::Relaxed,
+            );
         };
         add(&stream.events, events.len());
         add(&stream.bytes, packet.len());
