@@ -227,11 +227,13 @@ impl Inner {
 
     fn reliable_rx<'a>(&self, stream: &'a RxStream) -> &'a Mutex<ReliableRx> {
         stream.reliable.get_or_init(|| {
-            Mutex::new(ReliableRx::new(ReliableReceiver::new(ReceiverConfig {
+            let mut receiver = ReliableReceiver::new(ReceiverConfig {
                 capacity: self.config.reorder_buffer,
                 nack_interval: self.config.nack_interval,
                 ack_interval: self.config.ack_interval,
-            })))
+            });
+            receiver.set_reorder_delay(self.config.nack_delay);
+            Mutex::new(ReliableRx::new(receiver))
         })
     }
 
