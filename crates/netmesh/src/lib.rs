@@ -91,6 +91,8 @@
 pub use bytes;
 pub use netmesh_cipher as cipher;
 pub use netmesh_pool as pool;
+/// Sessions, sans-IO: handshake, flow control, reliable streams, re-keys (`netmesh-session`).
+pub use netmesh_session as session;
 pub use netmesh_wire as wire;
 
 // The root, item by item: what a crate adds reaches the root only when listed here.
