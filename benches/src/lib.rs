@@ -321,6 +321,8 @@ impl ReceiveBatch {
         drop(opener);
         elapsed
     }
+}
+
 /// The key of the other direction in the session benches.
 pub const OTHER_KEY: [u8; 32] = [0x5a; 32];
 
