@@ -274,7 +274,7 @@ impl Peer {
     /// Takes `n` counters without sending anything.
     pub fn burn_counters(&self, n: u64) {
         for _ in 0..n {
-            self.counter.next().expect("counter not exhausted");
+            self.counter.take().expect("counter not exhausted");
         }
     }
 
