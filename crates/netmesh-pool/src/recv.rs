@@ -46,7 +46,7 @@ pub struct PacketOpener {
     cipher: Box<PacketCipher>,
     window: ReplayWindow,
     session_id: u64,
-    prefix: [u8; 4],
+    prefix: [u8; netmesh_wire::NONCE_PREFIX_SIZE],
 }
 
 impl PacketOpener {
@@ -216,11 +216,11 @@ impl PacketOpener {
                 found: header.session_id,
             });
         }
-        let prefix = &header.nonce[..4];
+        let prefix = header.nonce_prefix();
         if prefix != self.prefix {
             return Err(OpenError::WrongNoncePrefix {
                 expected: self.prefix,
-                found: [prefix[0], prefix[1], prefix[2], prefix[3]],
+                found: prefix,
             });
         }
         let counter = header.nonce_counter();
