@@ -7,6 +7,19 @@ use netmesh_wire::WireError;
 ///
 /// Every variant names the cap that was exceeded; nothing is ever written to the wire
 /// when a build fails.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use netmesh_pool::{BuildError, PacketPool};
+/// use netmesh_wire::{PacketFlags, MAX_PAYLOAD_SIZE};
+///
+/// let pool = PacketPool::new(1, &[3; 32], 5);
+/// let too_big = Bytes::from(vec![0; MAX_PAYLOAD_SIZE]);
+/// let refused = pool.get().try_build(1, 0, &[too_big], PacketFlags::NONE);
+/// assert!(matches!(refused, Err(BuildError::PayloadTooLarge { .. })));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {

@@ -364,6 +364,27 @@ impl fmt::Debug for PacketOpener {
 }
 
 /// A packet that authenticated: its header and plaintext event frames.
+///
+/// The payload is a `Bytes` over the datagram's own buffer (decrypted in place when it
+/// could be), so holding the packet holds that buffer and handing out events copies
+/// nothing.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use netmesh_pool::{OpenedPacket, PacketOpener, PacketPool};
+/// use netmesh_wire::PacketFlags;
+///
+/// let pool = PacketPool::new(1, &[3; 32], 5);
+/// let packet = pool.get().build(7, 41, &[Bytes::from_static(b"tick")], PacketFlags::NONE);
+/// let opened: OpenedPacket = PacketOpener::new(&[3; 32], 5).open(packet)?;
+/// assert_eq!((opened.header().stream_id, opened.header().sequence), (7, 41));
+/// assert_eq!(opened.event_count(), 1);
+/// let (header, payload) = opened.into_parts();
+/// assert_eq!(usize::from(header.payload_len), payload.len());
+/// # Ok::<(), netmesh_pool::OpenError>(())
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct OpenedPacket {
     header: NetHeader,
@@ -390,6 +411,22 @@ impl OpenedPacket {
     }
 
     /// The events, each a zero-copy slice of the payload.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use netmesh_pool::{PacketOpener, PacketPool};
+    /// use netmesh_wire::PacketFlags;
+    ///
+    /// let pool = PacketPool::new(1, &[3; 32], 5);
+    /// let events = [Bytes::from_static(b"a"), Bytes::from_static(b"bc")];
+    /// let packet = pool.get().build(1, 0, &events, PacketFlags::NONE);
+    /// let opened = PacketOpener::new(&[3; 32], 5).open(packet)?;
+    /// let lengths: Vec<usize> = opened.events().map(|event| event.len()).collect();
+    /// assert_eq!(lengths, [1, 2]);
+    /// # Ok::<(), netmesh_pool::OpenError>(())
+    /// ```
     ///
     /// # Panics
     ///
