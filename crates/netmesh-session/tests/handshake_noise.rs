@@ -187,3 +187,55 @@ proptest! {
         assert_keys(&keys, schedule(snow_i.get_handshake_hash()), false);
     }
 }
+
+/// net-mesh's key schedule takes the handshake hash `h`, and Noise's MixKey never feeds
+/// `h`: it absorbs only the protocol name, prologue, responder public key, the PSK (via
+/// MixKeyAndHash) and the bytes on the wire. So the session keys follow from the PSK and
+/// a recorded handshake, with no private key at all (a property of the wire protocol,
+/// kept for compatibility; docs/SECURITY.md).
+#[test]
+fn session_keys_follow_from_the_psk_and_the_public_handshake_alone() {
+    use blake2::{Blake2s256, Digest};
+    let hash = |parts: &[&[u8]]| -> [u8; 32] {
+        let mut state = Blake2s256::new();
+        for part in parts {
+            state.update(part);
+        }
+        state.finalize().into()
+    };
+    let hmac = |key: &[u8; 32], parts: &[&[u8]]| -> [u8; 32] {
+        let (mut ipad, mut opad) = ([0x36u8; 64], [0x5cu8; 64]);
+        for i in 0..32 {
+            ipad[i] ^= key[i];
+            opad[i] ^= key[i];
+        }
+        let inner = hash(&[&[&ipad[..]], parts].concat());
+        hash(&[&opad[..], &inner[..]])
+    };
+    for mesh in [None, Some((7, 9))] {
+        let prologue = prologue_of(mesh);
+        let server = StaticKeypair::generate().unwrap();
+        let psk_bytes = [0x6b; 32];
+        let psk = Psk::new(psk_bytes);
+        let mut initiator = Initiator::new(&server.public_key(), &psk, &prologue).unwrap();
+        let (server_keys, datagram2) = Responder::new(&server, &psk)
+            .respond(initiator.msg1_datagram(), &prologue)
+            .unwrap();
+        let client_keys = initiator.read_msg2(&datagram2).unwrap();
+
+        // What an observer who knows the PSK sees: the public key and both messages.
+        let msg1 = &initiator.msg1_datagram()[HEADER_SIZE..];
+        let msg2 = &datagram2[HEADER_SIZE..];
+        let ck = hash(&[NOISE_PROTOCOL.as_bytes()]);
+        let mut h = hash(&[&ck, &prologue.bytes()]);
+        h = hash(&[&h, server.public_key().as_bytes()]);
+        let temp_key = hmac(&ck, &[&psk_bytes]);
+        let out1 = hmac(&temp_key, &[&[1]]);
+        let temp_h = hmac(&temp_key, &[&out1, &[2]]);
+        for part in [&temp_h[..], &msg1[..32], &msg1[32..], &msg2[..32], &msg2[32..]] {
+            h = hash(&[&h, part]);
+        }
+        assert_keys(&client_keys, schedule(&h), true);
+        assert_keys(&server_keys, schedule(&h), false);
+    }
+}
