@@ -14,9 +14,10 @@
 //! Secrets: the Noise handshake is our own (module `noise`, on the BLAKE2s, HMAC and HKDF of
 //! `crate::kdf`), so every copy of a secret it makes (static secret, PSK, ephemeral
 //! secrets, DH outputs, chaining key, cipher keys, handshake hash, HMAC pads, session
-//! keys) lives in a buffer wiped on drop. What no safe Rust code can wipe are the stack
-//! frames and registers the arithmetic passes through (curve25519-dalek's ladder,
-//! ChaCha20-Poly1305's Poly1305 state), which later calls overwrite.
+//! keys) lives in a buffer wiped on drop, and so do the AEAD's key, ChaCha20 and
+//! Poly1305 states. What no safe Rust code can wipe are the stack frames and registers
+//! the arithmetic passes through (curve25519-dalek's X25519 ladder) and bytes left
+//! behind by moves; later calls overwrite them.
 
 use std::fmt;
 
@@ -25,14 +26,14 @@ use netmesh_wire::{NetHeader, WireError, HEADER_SIZE};
 use zeroize::Zeroizing;
 
 use crate::kdf;
+use crate::keys::{
+    is_low_order, random_secret, Prologue, Psk, PublicKey, SessionKeys, StaticKeypair, KEY_LEN,
+};
 
 // Declared here rather than in lib.rs: the Noise pattern is this module's implementation
 // detail.
 #[path = "noise.rs"]
 mod noise;
-use crate::keys::{
-    is_low_order, random_secret, Prologue, Psk, PublicKey, SessionKeys, StaticKeypair, KEY_LEN,
-};
 
 /// Bytes of each Noise message (msg1 and msg2).
 pub const HANDSHAKE_MESSAGE_LEN: usize = 48;

@@ -24,6 +24,10 @@ use super::{HandshakeError, HANDSHAKE_MESSAGE_LEN, NOISE_PROTOCOL};
 use crate::kdf;
 use crate::keys::{x25519_base, KEY_LEN};
 
+// The per-message Poly1305 key is wiped only with poly1305's `zeroize` feature (which
+// gives its state a Drop impl); chacha20poly1305 does not turn it on, Cargo.toml does.
+const _: () = assert!(core::mem::needs_drop::<poly1305::Poly1305>());
+
 /// Bytes of a ChaCha20-Poly1305 tag: the whole ciphertext of an empty payload.
 const TAG_LEN: usize = 16;
 

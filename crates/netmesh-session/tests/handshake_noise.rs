@@ -31,12 +31,38 @@ fn schedule(h: &[u8]) -> (u64, [u8; 32], [u8; 32]) {
     )
 }
 
-fn snow_builder<'a>(psk: &'a [u8; 32], prologue: &'a [u8]) -> snow::Builder<'a> {
-    snow::Builder::new(NOISE_PROTOCOL.parse().unwrap())
+/// A snow handshake side: the initiator knows `server_public`, the responder holds
+/// `server_secret`; `ephemeral` fixes the ephemeral key, `None` draws one.
+enum Side<'a> {
+    Initiator { server_public: &'a [u8; 32] },
+    Responder { server_secret: &'a [u8; 32] },
+}
+
+fn snow_state(
+    side: &Side<'_>,
+    psk: &[u8; 32],
+    prologue: &[u8],
+    ephemeral: Option<&[u8; 32]>,
+) -> snow::HandshakeState {
+    let builder = snow::Builder::new(NOISE_PROTOCOL.parse().unwrap())
         .psk(0, psk)
         .unwrap()
         .prologue(prologue)
-        .unwrap()
+        .unwrap();
+    let builder = match side {
+        Side::Initiator { server_public } => builder.remote_public_key(*server_public),
+        Side::Responder { server_secret } => builder.local_private_key(*server_secret),
+    }
+    .unwrap();
+    let builder = match ephemeral {
+        Some(e) => builder.fixed_ephemeral_key_for_testing_only(e),
+        None => builder,
+    };
+    match side {
+        Side::Initiator { .. } => builder.build_initiator(),
+        Side::Responder { .. } => builder.build_responder(),
+    }
+    .unwrap()
 }
 
 fn snow_initiator(
@@ -45,15 +71,7 @@ fn snow_initiator(
     prologue: &[u8],
     ephemeral: Option<&[u8; 32]>,
 ) -> snow::HandshakeState {
-    let builder = snow_builder(psk, prologue)
-        .remote_public_key(server_public)
-        .unwrap();
-    match ephemeral {
-        Some(e) => builder.fixed_ephemeral_key_for_testing_only(e),
-        None => builder,
-    }
-    .build_initiator()
-    .unwrap()
+    snow_state(&Side::Initiator { server_public }, psk, prologue, ephemeral)
 }
 
 fn snow_responder(
@@ -62,15 +80,7 @@ fn snow_responder(
     prologue: &[u8],
     ephemeral: Option<&[u8; 32]>,
 ) -> snow::HandshakeState {
-    let builder = snow_builder(psk, prologue)
-        .local_private_key(server_secret)
-        .unwrap();
-    match ephemeral {
-        Some(e) => builder.fixed_ephemeral_key_for_testing_only(e),
-        None => builder,
-    }
-    .build_responder()
-    .unwrap()
+    snow_state(&Side::Responder { server_secret }, psk, prologue, ephemeral)
 }
 
 fn write(state: &mut snow::HandshakeState) -> Vec<u8> {
@@ -232,7 +242,13 @@ fn session_keys_follow_from_the_psk_and_the_public_handshake_alone() {
         let temp_key = hmac(&ck, &[&psk_bytes]);
         let out1 = hmac(&temp_key, &[&[1]]);
         let temp_h = hmac(&temp_key, &[&out1, &[2]]);
-        for part in [&temp_h[..], &msg1[..32], &msg1[32..], &msg2[..32], &msg2[32..]] {
+        for part in [
+            &temp_h[..],
+            &msg1[..32],
+            &msg1[32..],
+            &msg2[..32],
+            &msg2[32..],
+        ] {
             h = hash(&[&h, part]);
         }
         assert_keys(&client_keys, schedule(&h), true);
