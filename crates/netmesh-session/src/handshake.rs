@@ -189,8 +189,10 @@ fn datagram_of(message: &[u8; HANDSHAKE_MESSAGE_LEN]) -> [u8; HANDSHAKE_DATAGRAM
 pub struct Initiator {
     responder: PublicKey,
     prologue_len: usize,
-    /// The Noise state after msg1 (its ephemeral secret included), wiped on drop.
-    noise: noise::InitiatorState,
+    /// The Noise state after msg1 (its ephemeral secret included), wiped on drop. Boxed,
+    /// so moving an `Initiator` (into a growing map, say) moves a pointer and leaves no
+    /// copy of a secret in a freed block.
+    noise: Box<noise::InitiatorState>,
     msg1: [u8; HANDSHAKE_DATAGRAM_LEN],
     complete: bool,
 }
@@ -242,7 +244,7 @@ impl Initiator {
         Ok(Self {
             responder: *responder,
             prologue_len: prologue.len(),
-            noise,
+            noise: Box::new(noise),
             msg1: datagram_of(&msg1),
             complete: false,
         })
@@ -324,8 +326,8 @@ impl fmt::Debug for Initiator {
 /// ```
 #[derive(Clone)]
 pub struct Responder {
-    keypair: StaticKeypair,
-    psk: Psk,
+    /// Boxed, as the initiator's state is: moving a `Responder` leaves no secret behind.
+    keys: Box<(StaticKeypair, Psk)>,
 }
 
 impl Responder {
@@ -333,15 +335,14 @@ impl Responder {
     #[must_use]
     pub fn new(keypair: &StaticKeypair, psk: &Psk) -> Self {
         Self {
-            keypair: keypair.clone(),
-            psk: psk.clone(),
+            keys: Box::new((keypair.clone(), psk.clone())),
         }
     }
 
     /// The static public key initiators must know.
     #[must_use]
     pub fn public_key(&self) -> PublicKey {
-        self.keypair.public_key()
+        self.keys.0.public_key()
     }
 
     /// Answers a msg1 datagram: the session keys and the msg2 datagram (116 bytes) to
@@ -392,9 +393,9 @@ impl Responder {
         ephemeral: &Zeroizing<[u8; KEY_LEN]>,
     ) -> Result<(SessionKeys, Bytes), HandshakeError> {
         let (h, msg2) = noise::respond(
-            self.keypair.secret_bytes(),
-            self.keypair.public_key().as_bytes(),
-            self.psk.bytes(),
+            self.keys.0.secret_bytes(),
+            self.keys.0.public_key().as_bytes(),
+            self.keys.1.bytes(),
             &prologue.bytes(),
             msg1,
             ephemeral,
@@ -409,7 +410,7 @@ impl Responder {
 impl fmt::Debug for Responder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Responder")
-            .field("public", &self.keypair.public_key())
+            .field("public", &self.keys.0.public_key())
             .finish_non_exhaustive()
     }
 }
