@@ -6,29 +6,34 @@
 //! each and travel as 116-byte datagrams: a 68-byte header (flags HANDSHAKE, payload_len
 //! 48, every other field zero) and the message in the clear.
 //!
-//! Every check that needs no key runs before any Noise state is touched, and Noise state
-//! only ever lives inside one call: the [`Initiator`] keeps what it needs to rebuild its
-//! state (its ephemeral secret, the PSK, the prologue), so a refused msg2 leaves it
-//! exactly as it was, and the [`Responder`] keeps nothing per msg1.
+//! Every check that needs no key runs before any Noise state is touched. The
+//! [`Initiator`] keeps its Noise state as it was after msg1 and reads each msg2 on a
+//! copy, so a refused msg2 leaves it exactly as it was; the [`Responder`] keeps nothing
+//! per msg1.
 //!
-//! Secrets: our copies (static secret, PSK, ephemeral secret, handshake hash, session
-//! keys) live in buffers wiped on drop. snow 0.10 does not wipe its own `HandshakeState`
-//! (private keys, PSK, chaining key) when it is dropped, nor does blake2 0.10 wipe a MAC
-//! state; keeping each snow state inside one call bounds how long those copies exist,
-//! but they are left in freed memory.
+//! Secrets: the Noise handshake is our own (module `noise`, on the BLAKE2s, HMAC and HKDF of
+//! `crate::kdf`), so every copy of a secret it makes (static secret, PSK, ephemeral
+//! secrets, DH outputs, chaining key, cipher keys, handshake hash, HMAC pads, session
+//! keys) lives in a buffer wiped on drop, and so do the AEAD's key, ChaCha20 and
+//! Poly1305 states. What no safe Rust code can wipe are the stack frames and registers
+//! the arithmetic passes through (curve25519-dalek's X25519 ladder) and bytes left
+//! behind by moves; later calls overwrite them.
 
 use std::fmt;
 
 use bytes::Bytes;
 use netmesh_wire::{NetHeader, WireError, HEADER_SIZE};
-use snow::params::NoiseParams;
-use snow::{Builder, HandshakeState};
 use zeroize::Zeroizing;
 
 use crate::kdf;
 use crate::keys::{
     is_low_order, random_secret, Prologue, Psk, PublicKey, SessionKeys, StaticKeypair, KEY_LEN,
 };
+
+// Declared here rather than in lib.rs: the Noise pattern is this module's implementation
+// detail.
+#[path = "noise.rs"]
+mod noise;
 
 /// Bytes of each Noise message (msg1 and msg2).
 pub const HANDSHAKE_MESSAGE_LEN: usize = 48;
@@ -38,9 +43,6 @@ pub const HANDSHAKE_DATAGRAM_LEN: usize = HEADER_SIZE + HANDSHAKE_MESSAGE_LEN;
 
 /// The Noise protocol name, as net-mesh 0.23 uses it.
 pub const NOISE_PROTOCOL: &str = "Noise_NKpsk0_25519_ChaChaPoly_BLAKE2s";
-
-/// Room for a message's decrypted payload; ours are empty, snow wants a buffer anyway.
-const PAYLOAD_ROOM: usize = 16;
 
 /// Why a handshake could not start or a handshake message was refused. Refusing a
 /// message never changes the state of the side that refused it.
@@ -98,7 +100,8 @@ pub enum HandshakeError {
     /// The operating system's random number generator failed.
     #[error("the system random number generator failed")]
     RandomUnavailable,
-    /// snow refused a step that cannot fail with our fixed parameters and sizes.
+    /// A step that cannot fail with our fixed parameters and sizes failed (the AEAD
+    /// refusing to seal an empty payload).
     #[error("noise library failure in {step}")]
     Internal {
         /// Which step.
@@ -162,61 +165,6 @@ fn datagram_of(message: &[u8; HANDSHAKE_MESSAGE_LEN]) -> [u8; HANDSHAKE_DATAGRAM
     datagram
 }
 
-fn noise_params() -> Result<NoiseParams, HandshakeError> {
-    NOISE_PROTOCOL
-        .parse()
-        .map_err(|_| HandshakeError::Internal {
-            step: "protocol name",
-        })
-}
-
-/// Writes this side's next message (empty payload), which must be 48 bytes.
-fn write_message(
-    state: &mut HandshakeState,
-) -> Result<[u8; HANDSHAKE_MESSAGE_LEN], HandshakeError> {
-    let mut message = [0u8; HANDSHAKE_MESSAGE_LEN];
-    match state.write_message(&[], &mut message) {
-        Ok(HANDSHAKE_MESSAGE_LEN) => Ok(message),
-        _ => Err(HandshakeError::Internal {
-            step: "write_message",
-        }),
-    }
-}
-
-/// Reads the peer's message; every failure at this point is a failed authentication
-/// (lengths and header were checked before).
-fn read_message(
-    state: &mut HandshakeState,
-    message: &[u8; HANDSHAKE_MESSAGE_LEN],
-) -> Result<(), HandshakeError> {
-    let mut payload = [0u8; PAYLOAD_ROOM];
-    match state.read_message(message, &mut payload) {
-        Ok(0) => Ok(()),
-        Ok(_) => Err(HandshakeError::Internal {
-            step: "read_message payload",
-        }),
-        Err(_) => Err(HandshakeError::AuthFailed),
-    }
-}
-
-/// The final handshake hash, copied into a buffer wiped on drop.
-fn handshake_hash(state: &HandshakeState) -> Result<Zeroizing<[u8; KEY_LEN]>, HandshakeError> {
-    if !state.is_handshake_finished() {
-        return Err(HandshakeError::Internal {
-            step: "handshake not finished",
-        });
-    }
-    let mut h = Zeroizing::new([0u8; KEY_LEN]);
-    let hash = state.get_handshake_hash();
-    if hash.len() != KEY_LEN {
-        return Err(HandshakeError::Internal {
-            step: "handshake hash length",
-        });
-    }
-    h.copy_from_slice(hash);
-    Ok(h)
-}
-
 /// The initiator's side of a handshake: it prepares msg1 at creation, then accepts the
 /// first msg2 that authenticates. Any msg2 refused leaves it unchanged.
 ///
@@ -240,9 +188,11 @@ fn handshake_hash(state: &HandshakeState) -> Result<Zeroizing<[u8; KEY_LEN]>, Ha
 /// ```
 pub struct Initiator {
     responder: PublicKey,
-    psk: Psk,
-    prologue: Vec<u8>,
-    ephemeral: Zeroizing<[u8; KEY_LEN]>,
+    prologue_len: usize,
+    /// The Noise state after msg1 (its ephemeral secret included), wiped on drop. Boxed,
+    /// so moving an `Initiator` (into a growing map, say) moves a pointer and leaves no
+    /// copy of a secret in a freed block.
+    noise: Box<noise::InitiatorState>,
     msg1: [u8; HANDSHAKE_DATAGRAM_LEN],
     complete: bool,
 }
@@ -288,37 +238,16 @@ impl Initiator {
         if is_low_order(&responder.0) {
             return Err(HandshakeError::LowOrderResponderKey);
         }
-        let mut initiator = Self {
+        let prologue = prologue.bytes();
+        let (noise, msg1) =
+            noise::InitiatorState::write_msg1(&responder.0, psk.bytes(), &prologue, ephemeral)?;
+        Ok(Self {
             responder: *responder,
-            psk: psk.clone(),
-            prologue: prologue.bytes(),
-            ephemeral,
-            msg1: [0; HANDSHAKE_DATAGRAM_LEN],
+            prologue_len: prologue.len(),
+            noise: Box::new(noise),
+            msg1: datagram_of(&msg1),
             complete: false,
-        };
-        let (_, msg1) = initiator.state_after_msg1()?;
-        initiator.msg1 = datagram_of(&msg1);
-        Ok(initiator)
-    }
-
-    /// A fresh Noise state that has written msg1 (the same bytes every time: the
-    /// ephemeral key is fixed).
-    fn state_after_msg1(
-        &self,
-    ) -> Result<(HandshakeState, [u8; HANDSHAKE_MESSAGE_LEN]), HandshakeError> {
-        let builder = Builder::new(noise_params()?)
-            .psk(0, self.psk.bytes())
-            .and_then(|b| b.prologue(&self.prologue))
-            .and_then(|b| b.remote_public_key(&self.responder.0))
-            .map_err(|_| HandshakeError::Internal { step: "builder" })?;
-        let mut state = builder
-            .fixed_ephemeral_key_for_testing_only(&self.ephemeral[..])
-            .build_initiator()
-            .map_err(|_| HandshakeError::Internal {
-                step: "build_initiator",
-            })?;
-        let msg1 = write_message(&mut state)?;
-        Ok((state, msg1))
+        })
     }
 
     /// The msg1 datagram (116 bytes) to send to the responder, again on a retry.
@@ -352,9 +281,7 @@ impl Initiator {
         }
         let message = handshake_message(datagram)?;
         check_ephemeral(message)?;
-        let (mut state, _) = self.state_after_msg1()?;
-        read_message(&mut state, message)?;
-        let h = handshake_hash(&state)?;
+        let h = self.noise.read_msg2(message)?;
         self.complete = true;
         Ok(kdf::session_keys(&h, true))
     }
@@ -364,7 +291,7 @@ impl fmt::Debug for Initiator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Initiator")
             .field("responder", &self.responder)
-            .field("prologue_len", &self.prologue.len())
+            .field("prologue_len", &self.prologue_len)
             .field("complete", &self.complete)
             .finish_non_exhaustive()
     }
@@ -399,8 +326,8 @@ impl fmt::Debug for Initiator {
 /// ```
 #[derive(Clone)]
 pub struct Responder {
-    keypair: StaticKeypair,
-    psk: Psk,
+    /// Boxed, as the initiator's state is: moving a `Responder` leaves no secret behind.
+    keys: Box<(StaticKeypair, Psk)>,
 }
 
 impl Responder {
@@ -408,15 +335,14 @@ impl Responder {
     #[must_use]
     pub fn new(keypair: &StaticKeypair, psk: &Psk) -> Self {
         Self {
-            keypair: keypair.clone(),
-            psk: psk.clone(),
+            keys: Box::new((keypair.clone(), psk.clone())),
         }
     }
 
     /// The static public key initiators must know.
     #[must_use]
     pub fn public_key(&self) -> PublicKey {
-        self.keypair.public_key()
+        self.keys.0.public_key()
     }
 
     /// Answers a msg1 datagram: the session keys and the msg2 datagram (116 bytes) to
@@ -466,21 +392,14 @@ impl Responder {
         prologue: &Prologue,
         ephemeral: &Zeroizing<[u8; KEY_LEN]>,
     ) -> Result<(SessionKeys, Bytes), HandshakeError> {
-        let prologue = prologue.bytes();
-        let builder = Builder::new(noise_params()?)
-            .psk(0, self.psk.bytes())
-            .and_then(|b| b.prologue(&prologue))
-            .and_then(|b| b.local_private_key(self.keypair.secret_bytes()))
-            .map_err(|_| HandshakeError::Internal { step: "builder" })?;
-        let mut state = builder
-            .fixed_ephemeral_key_for_testing_only(&ephemeral[..])
-            .build_responder()
-            .map_err(|_| HandshakeError::Internal {
-                step: "build_responder",
-            })?;
-        read_message(&mut state, msg1)?;
-        let msg2 = write_message(&mut state)?;
-        let h = handshake_hash(&state)?;
+        let (h, msg2) = noise::respond(
+            self.keys.0.secret_bytes(),
+            self.keys.0.public_key().as_bytes(),
+            self.keys.1.bytes(),
+            &prologue.bytes(),
+            msg1,
+            ephemeral,
+        )?;
         Ok((
             kdf::session_keys(&h, false),
             Bytes::copy_from_slice(&datagram_of(&msg2)),
@@ -491,7 +410,7 @@ impl Responder {
 impl fmt::Debug for Responder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Responder")
-            .field("public", &self.keypair.public_key())
+            .field("public", &self.keys.0.public_key())
             .finish_non_exhaustive()
     }
 }
