@@ -359,8 +359,10 @@ impl Prologue {
 /// Wiped on drop; `Debug` prints the session id only.
 pub struct SessionKeys {
     session_id: u64,
-    tx: Zeroizing<[u8; KEY_LEN]>,
-    rx: Zeroizing<[u8; KEY_LEN]>,
+    // Boxed so that moving the keys (into a session, a map, a growing Vec) moves a
+    // pointer and leaves no copy of them in freed memory.
+    tx: Box<Zeroizing<[u8; KEY_LEN]>>,
+    rx: Box<Zeroizing<[u8; KEY_LEN]>>,
 }
 
 impl SessionKeys {
@@ -380,8 +382,8 @@ impl SessionKeys {
     pub fn from_parts(session_id: u64, tx: [u8; KEY_LEN], rx: [u8; KEY_LEN]) -> Self {
         Self {
             session_id,
-            tx: Zeroizing::new(tx),
-            rx: Zeroizing::new(rx),
+            tx: Box::new(Zeroizing::new(tx)),
+            rx: Box::new(Zeroizing::new(rx)),
         }
     }
 
@@ -390,7 +392,11 @@ impl SessionKeys {
         tx: Zeroizing<[u8; KEY_LEN]>,
         rx: Zeroizing<[u8; KEY_LEN]>,
     ) -> Self {
-        Self { session_id, tx, rx }
+        Self {
+            session_id,
+            tx: Box::new(tx),
+            rx: Box::new(rx),
+        }
     }
 
     /// The session id both sides derived (`le64(h[0..8])`).

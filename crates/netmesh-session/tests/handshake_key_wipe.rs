@@ -286,11 +286,9 @@ fn handshake_sides_moved_by_a_growing_vector_leave_no_secret_behind() {
     );
 }
 
-/// Session keys kept in a growing collection. Ignored: it fails, because `SessionKeys`
-/// (src/keys.rs) holds both keys inline, so every reallocation leaves them in the freed
-/// block; boxing them there fixes it as boxing did for `Initiator` and `Responder`.
+/// Session keys kept in a growing collection: each reallocation moves them, so keys held
+/// inline would be left in every freed block (they are boxed for that reason).
 #[test]
-#[ignore = "known failure: SessionKeys stores its keys inline (src/keys.rs)"]
 fn session_keys_moved_by_a_growing_vector_leave_no_key_behind() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     learn_session_keys();
