@@ -1,0 +1,118 @@
+//! The `netmesh` tool's library: the events it sends and checks, its reports, key files,
+//! an impairment relay, and the commands themselves ([`main`]).
+
+#![forbid(unsafe_code)]
+
+mod args;
+pub mod events;
+pub mod keyfile;
+pub mod relay;
+pub mod report;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+use args::{Cli, Command, RelayArgs};
+
+/// Exit status when the run finished but its checks failed (loss, duplicates, ...).
+pub const EXIT_CHECKS_FAILED: u8 = 1;
+/// Exit status for a bad command line (clap's own).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status when the run could not be carried out (socket, key file, handshake).
+pub const EXIT_ERROR: u8 = 3;
+
+/// Why a command stopped before it could judge its run.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// A value the command line accepted but which is unusable (a bad key, say).
+    Usage(String),
+    /// The run could not be carried out.
+    Error(String),
+}
+
+impl<E: std::error::Error> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Self::Error(error.to_string())
+    }
+}
+
+/// Runs the tool on `std::env::args` and returns its exit status.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error),
+    };
+    let outcome = match cli.command {
+        Command::Relay(relay) => run_relay(&relay),
+        _ => Err(Failure::Error("not available yet".into())),
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(EXIT_CHECKS_FAILED),
+        Err(Failure::Usage(message)) => {
+            eprintln!("netmesh: error: {message}");
+            ExitCode::from(EXIT_USAGE)
+        }
+        Err(Failure::Error(message)) => {
+            eprintln!("netmesh: error: {message}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// clap's message cut to its first line (help and version print whole, exit 0).
+fn usage_error(error: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = error.print();
+        return if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(EXIT_USAGE)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let rendered = error.render().to_string();
+    let first = rendered.lines().next().unwrap_or("bad command line");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("netmesh: error: {first} (see 'netmesh --help')");
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// Prints a line on stdout and flushes it: scripts wait for lines like `listening on`.
+pub(crate) fn say(line: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    Ok(())
+}
+
+fn run_relay(args: &RelayArgs) -> Result<bool, Failure> {
+    let impairment = relay::Impairment {
+        drop: args.drop,
+        duplicate: args.dup,
+        reorder: args.reorder,
+        seed: args.seed,
+    };
+    let relay = relay::Relay::start(args.listen, args.to, impairment).map_err(|error| {
+        Failure::Error(format!("relay {} -> {}: {error}", args.listen, args.to))
+    })?;
+    say(&format!("relaying on {}", relay.local_addr()))?;
+    match args.duration {
+        Some(secs) => std::thread::sleep(Duration::from_secs_f64(secs)),
+        None => loop {
+            std::thread::park();
+        },
+    }
+    let counts = relay.counts();
+    say(&serde_json::to_string(&counts)?)?;
+    Ok(true)
+}
