@@ -6,16 +6,20 @@
 mod args;
 pub mod events;
 pub mod keyfile;
+mod link;
 pub mod relay;
 pub mod report;
+mod run;
 
 use std::io::Write;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 
 use args::{Cli, Command, RelayArgs};
+use netmesh_session::{Psk, PublicKey, StaticKeypair};
 
 /// Exit status when the run finished but its checks failed (loss, duplicates, ...).
 pub const EXIT_CHECKS_FAILED: u8 = 1;
@@ -47,8 +51,15 @@ pub fn main() -> ExitCode {
         Err(error) => return usage_error(&error),
     };
     let outcome = match cli.command {
+        Command::Keygen { out } => keygen(&out),
+        Command::Pubkey { key } => load_keypair(&key).and_then(|keypair| {
+            say(&keypair.public_key().to_string())?;
+            Ok(true)
+        }),
+        Command::Listen(listen) => run::listen(&listen),
+        Command::Send(send) => run::send(&send),
+        Command::Bench(bench) => run::bench(&bench),
         Command::Relay(relay) => run_relay(&relay),
-        _ => Err(Failure::Error("not available yet".into())),
     };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
@@ -115,4 +126,30 @@ fn run_relay(args: &RelayArgs) -> Result<bool, Failure> {
     let counts = relay.counts();
     say(&serde_json::to_string(&counts)?)?;
     Ok(true)
+}
+
+fn keygen(out: &Path) -> Result<bool, Failure> {
+    let keypair = StaticKeypair::generate()
+        .map_err(|error| Failure::Error(format!("cannot generate a key: {error}")))?;
+    keyfile::write_secret(out, keypair.secret_bytes())?;
+    say(&keypair.public_key().to_string())?;
+    Ok(true)
+}
+
+/// The keypair of a secret key file.
+pub(crate) fn load_keypair(path: &Path) -> Result<StaticKeypair, Failure> {
+    let secret = keyfile::read_secret(path)?;
+    Ok(StaticKeypair::from_secret(&secret))
+}
+
+/// `--psk`: 64 hex digits; a bad one is a usage error naming the flag, not the value.
+pub(crate) fn parse_psk(text: &str) -> Result<Psk, Failure> {
+    let bytes =
+        keyfile::parse_hex32(text, "--psk").map_err(|error| Failure::Usage(error.to_string()))?;
+    Ok(Psk::new(*bytes))
+}
+
+/// `--peer-key`: 64 hex digits of an X25519 public key.
+pub(crate) fn parse_public_key(text: &str) -> Result<PublicKey, Failure> {
+    PublicKey::from_hex(text).map_err(|error| Failure::Usage(format!("--peer-key: {error}")))
 }

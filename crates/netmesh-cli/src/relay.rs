@@ -119,7 +119,7 @@ impl Relay {
         for upstream in [true, false] {
             let (from, onto) = (front.try_clone()?, back.try_clone()?);
             let (stop, counters, client) = (stop.clone(), counters.clone(), client.clone());
-            let mut rng = Rng(impairment.seed ^ if upstream { 0 } else { 0x5eed_d0_d0 });
+            let mut rng = Rng(impairment.seed ^ if upstream { 0 } else { 0x5eed_d0d0 });
             let thread = thread::Builder::new()
                 .name(if upstream { "relay-up" } else { "relay-down" }.into())
                 .spawn(move || {

@@ -1,7 +1,7 @@
 //! Running the built `netmesh` binary from tests: children killed on drop, every wait
 //! bounded, the `--json` line parsed.
 
-#![allow(dead_code, unreachable_pub)] // each test file uses its own part; `pub` marks the API
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)] // each test file uses its own part; `pub` marks the API
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
