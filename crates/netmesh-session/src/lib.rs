@@ -13,4 +13,8 @@ mod session;
 
 pub use handshake::{HandshakeError, Initiator, Responder, HANDSHAKE_MESSAGE_LEN};
 pub use keys::{Prologue, Psk, PublicKey, SessionKeys, StaticKeypair};
-pub use session::Session;
+pub use session::{
+    Blocked, Delivery, Event, PeerKind, Received, RecvError, Role, SendError, Sent, Session,
+    SessionConfig, SessionState, SessionStats, ACK_SUBPROTOCOL, CONTROL_STREAM, CREDIT_SUBPROTOCOL,
+    GRANT_SUBPROTOCOL, MAX_CREDIT_WINDOW, NETMESH_HELLO_SUBPROTOCOL, SKIP_SUBPROTOCOL,
+};

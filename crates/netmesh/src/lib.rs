@@ -86,6 +86,8 @@
 pub use bytes;
 pub use netmesh_cipher as cipher;
 pub use netmesh_pool as pool;
+/// Sessions, sans-IO: handshake, flow control, reliable streams, re-keys (`netmesh-session`).
+pub use netmesh_session as session;
 pub use netmesh_wire as wire;
 
 pub use netmesh_cipher::*;
