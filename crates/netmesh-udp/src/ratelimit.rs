@@ -70,6 +70,7 @@ impl RateLimiter {
     }
 
     /// Sources remembered.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.buckets.len()
     }
