@@ -42,9 +42,9 @@ pub struct SocketOptions {
     /// the kernel spreads flows over them.
     pub reuse_port: bool,
     /// Use UDP GSO for sends of several equal-size datagrams when the kernel has it.
+    /// (UDP GRO is always on where the kernel has it: `quinn-udp` turns it on, and the
+    /// receive buffers are sized for it.)
     pub gso: bool,
-    /// Use UDP GRO on receive when the kernel has it.
-    pub gro: bool,
 }
 
 impl Default for SocketOptions {
@@ -54,7 +54,6 @@ impl Default for SocketOptions {
             send_buffer: 16 << 20,
             reuse_port: false,
             gso: true,
-            gro: true,
         }
     }
 }
@@ -169,7 +168,7 @@ impl BatchSocket {
             )?;
         }
         let gso = options.gso && state.max_gso_segments() > 1;
-        let gro = options.gro && state.gro_segments() > 1;
+        let gro = state.gro_segments() > 1;
         let info = SocketInfo {
             local_addr: socket.local_addr()?,
             recv_buffer_requested: options.recv_buffer,
@@ -450,7 +449,8 @@ impl RecvBatch {
     }
 
     /// `slots` buffers (at most 32) of `slot_size` bytes. A slot must hold the largest
-    /// datagram expected (the largest GRO train with GRO on); longer ones arrive cut.
+    /// datagram expected, and with GRO (see [`SocketInfo::gro_segments`]) the largest
+    /// train of coalesced datagrams (64 KiB): what does not fit is cut off and lost.
     #[must_use]
     pub fn with_slots(slots: usize, slot_size: usize) -> Self {
         let slots = slots.clamp(1, BATCH_SIZE);
