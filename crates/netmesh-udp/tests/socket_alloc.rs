@@ -2,6 +2,8 @@
 //! (GSO) and receiving them (recvmmsg, GRO), counted by a global allocator on this
 //! test's thread only.
 
+// Helpers of the tests unwrap: a failure is a failed test with a clear location.
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 // A global allocator is the only way to observe heap use; it needs unsafe.
 #![allow(unsafe_code)]
 
