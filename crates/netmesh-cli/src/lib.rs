@@ -91,10 +91,17 @@ fn usage_error(error: &clap::Error) -> ExitCode {
             ExitCode::SUCCESS
         };
     }
+    // clap's message is its lines up to the first blank one (a list of missing flags
+    // continues on indented lines); the usage and tips after it are left to --help.
     let rendered = error.render().to_string();
-    let first = rendered.lines().next().unwrap_or("bad command line");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    eprintln!("netmesh: error: {first} (see 'netmesh --help')");
+    let message: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let message = message.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    eprintln!("netmesh: error: {message} (see 'netmesh --help')");
     ExitCode::from(EXIT_USAGE)
 }
 
