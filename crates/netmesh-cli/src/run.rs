@@ -543,3 +543,85 @@ fn finish(report: &Report, json: bool, verb: &str) -> Result<bool, Failure> {
     }
     Ok(report.ok)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netmesh_udp::PeerId;
+
+    fn events(stream: u64, indices: impl IntoIterator<Item = u64>) -> Vec<Bytes> {
+        indices
+            .into_iter()
+            .map(|index| {
+                let mut event = vec![0; 32];
+                events::write_event(&mut event, stream, index);
+                Bytes::from(event)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_run_from_two_peers_is_ok() {
+        let mut receiver = Receiver::default();
+        for peer in [PeerId(1), PeerId(2)] {
+            assert_eq!(
+                receiver.deliver(peer, true, events(0, 0..100).into_iter()),
+                100
+            );
+        }
+        let report = receiver.report(Some(200));
+        assert_eq!((report.events, report.lost, report.duplicates), (200, 0, 0));
+        assert!(report.ok);
+    }
+
+    #[test]
+    fn losses_fail_only_where_delivery_was_promised() {
+        let mut loose = Receiver::default();
+        loose.deliver(
+            PeerId(1),
+            false,
+            events(0, (0..100).filter(|i| i % 10 != 3)).into_iter(),
+        );
+        let report = loose.report(Some(100));
+        assert_eq!(report.lost, 10);
+        assert!(report.ok, "fire-and-forget promises no delivery");
+
+        let mut reliable = Receiver::default();
+        reliable.deliver(PeerId(1), true, events(0, 0..90).into_iter());
+        let report = reliable.report(Some(100));
+        assert_eq!(report.lost, 10, "what --expect misses counts as lost");
+        assert!(!report.ok);
+
+        let nothing = Receiver::default().report(Some(5));
+        assert_eq!((nothing.events, nothing.lost), (0, 5));
+        assert!(!nothing.ok, "nothing arrived of what was expected");
+    }
+
+    #[test]
+    fn duplicates_reordering_and_corruption_fail() {
+        let mut receiver = Receiver::default();
+        receiver.deliver(PeerId(1), false, events(0, [0, 1, 1]).into_iter());
+        assert_eq!(receiver.report(None).duplicates, 1);
+        assert!(!receiver.report(None).ok);
+
+        let mut receiver = Receiver::default();
+        receiver.deliver(PeerId(1), true, events(0, [0, 2, 1]).into_iter());
+        assert_eq!(receiver.report(None).out_of_order, 1);
+        assert!(!receiver.report(None).ok);
+
+        let mut receiver = Receiver::default();
+        let mut bad = events(0, [0]);
+        bad.push(Bytes::from_static(b"not an event of the tool"));
+        receiver.deliver(PeerId(1), false, bad.into_iter());
+        assert_eq!(receiver.report(None).corrupt, 1);
+        assert!(!receiver.report(None).ok);
+
+        // Reordering on a fire-and-forget stream is allowed (and reported apart).
+        let mut receiver = Receiver::default();
+        receiver.deliver(PeerId(1), false, events(0, [1, 0]).into_iter());
+        let report = receiver.report(None);
+        assert_eq!(report.out_of_order, 0);
+        assert_eq!(report.extra["reordered_fire_and_forget"], 1);
+        assert!(report.ok);
+    }
+}
