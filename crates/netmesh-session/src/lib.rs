@@ -8,11 +8,21 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod handshake;
+mod kdf;
 mod keys;
 mod session;
 
-pub use handshake::{HandshakeError, Initiator, Responder, HANDSHAKE_MESSAGE_LEN};
-pub use keys::{Prologue, Psk, PublicKey, SessionKeys, StaticKeypair};
+pub mod reliable;
+#[doc(hidden)]
+pub mod sim;
+
+pub use handshake::{
+    HandshakeError, Initiator, Responder, HANDSHAKE_DATAGRAM_LEN, HANDSHAKE_MESSAGE_LEN,
+    NOISE_PROTOCOL,
+};
+pub use keys::{
+    KeyError, Prologue, Psk, PublicKey, SessionKeys, StaticKeypair, KEY_LEN, MESH_PROLOGUE_LABEL,
+};
 pub use session::{
     Blocked, Delivery, Event, PeerKind, Received, RecvError, Role, SendError, Sent, Session,
     SessionConfig, SessionState, SessionStats, ACK_SUBPROTOCOL, CONTROL_STREAM, CREDIT_SUBPROTOCOL,
