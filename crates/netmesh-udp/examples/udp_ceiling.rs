@@ -36,7 +36,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut batch = RecvBatch::new(&receiver);
             let mut calls = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                if receiver.recv(&mut batch, Some(Duration::from_millis(50))).unwrap_or(0) > 0 {
+                if receiver
+                    .recv(&mut batch, Some(Duration::from_millis(50)))
+                    .unwrap_or(0)
+                    > 0
+                {
                     calls += 1;
                 }
                 let mut n = 0;

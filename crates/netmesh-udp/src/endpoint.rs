@@ -568,6 +568,12 @@ impl Shared {
             .get(3)
             .is_some_and(|&flags| PacketFlags::from_bits(flags).is_handshake());
         if is_handshake {
+            // Every handshake datagram costs Diffie-Hellman work: the per-source limit
+            // holds for known peers too.
+            if !lock(&self.limiter).allow(peer.addr, now) {
+                bump(&self.rejected.rate_limited);
+                return;
+            }
             // Kept: a new msg1 (the peer restarted) goes to a new responder session.
             let datagram = datagram.freeze();
             match peer.session.handle_datagram(datagram.clone(), now) {
@@ -630,6 +636,14 @@ impl Shared {
             bump(&self.rejected.unknown_peer);
             return;
         }
+        if self.accept.is_none() {
+            bump(&self.rejected.handshake_refused);
+            return;
+        }
+        if !lock(&self.limiter).allow(from, now) {
+            bump(&self.rejected.rate_limited);
+            return;
+        }
         self.accept_handshake(socket, from, &datagram.freeze(), now);
     }
 
@@ -644,10 +658,6 @@ impl Shared {
             bump(&self.rejected.handshake_refused);
             return;
         };
-        if !lock(&self.limiter).allow(from, now) {
-            bump(&self.rejected.rate_limited);
-            return;
-        }
         if read(&self.peers).len() >= self.max_peers {
             bump(&self.rejected.peer_limit);
             return;
