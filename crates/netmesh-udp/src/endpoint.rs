@@ -15,7 +15,7 @@ use netmesh_session::{
     Prologue, Psk, PublicKey, Received, RecvError, Responder, Session, SessionConfig, SessionStats,
     MAX_CREDIT_WINDOW,
 };
-use netmesh_wire::{NetHeader, PacketFlags, WireError};
+use netmesh_wire::{NetHeader, PacketFlags, WireError, MAGIC};
 
 use crate::peer::{Peer, PeerInner, Phase};
 use crate::ratelimit::RateLimiter;
@@ -460,6 +460,13 @@ impl Shared {
         }
         let _ = self.send_with(peer.socket, peer.addr, &tx.packets, &mut tx.gso);
         tx.packets.clear();
+        // Reliable packets that became deliverable without a datagram of their stream
+        // (a SKIP, a timer, a net-mesh peer detected).
+        while let Some(delivery) = peer.session.poll_delivery() {
+            for packet in delivery {
+                self.deliver(peer, packet);
+            }
+        }
         while let Some(event) = peer.session.poll_event() {
             self.on_session_event(peer, event);
         }
@@ -564,9 +571,10 @@ impl Shared {
         datagram: BytesMut,
         now: Instant,
     ) {
-        let is_handshake = datagram
-            .get(3)
-            .is_some_and(|&flags| PacketFlags::from_bits(flags).is_handshake());
+        let is_handshake = datagram.get(..2) == Some(&MAGIC.to_le_bytes()[..])
+            && datagram
+                .get(3)
+                .is_some_and(|&flags| PacketFlags::from_bits(flags).is_handshake());
         if is_handshake {
             // Every handshake datagram costs Diffie-Hellman work: the per-source limit
             // holds for known peers too.

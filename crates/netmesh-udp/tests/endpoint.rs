@@ -324,7 +324,15 @@ fn bad_datagrams_sprayed_at_a_listener_leave_the_stream_intact_and_are_counted()
     let keys = keys();
     let server = listener(&keys, |_| {});
     let client = dialer(|_| {});
-    let relay_socket = UdpSocket::bind(LOCALHOST).unwrap();
+    // The relay must not lose packets itself: a large receive buffer.
+    let relay_socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+    relay_socket.set_recv_buffer_size(16 << 20).unwrap();
+    relay_socket.set_send_buffer_size(16 << 20).unwrap();
+    relay_socket
+        .bind(&LOCALHOST.parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    let relay_socket: UdpSocket = relay_socket.into();
     let relay_addr = relay_socket.local_addr().unwrap();
     let spray = Arc::new(Spray {
         garbage: AtomicU64::new(0),
@@ -354,8 +362,8 @@ fn bad_datagrams_sprayed_at_a_listener_leave_the_stream_intact_and_are_counted()
     let sender = {
         let peer = peer.clone();
         thread::spawn(move || {
-            send_stream(&peer, 0, 10_000, 64, false);
-            send_stream(&peer, 1, 10_000, 64, true);
+            send_stream(&peer, 0, 10_000, 256, false);
+            send_stream(&peer, 1, 10_000, 256, true);
         })
     };
     // 3 strangers' non-netmesh datagrams, 2 netmesh-looking data packets, 3 bad msg1.
@@ -376,7 +384,8 @@ fn bad_datagrams_sprayed_at_a_listener_leave_the_stream_intact_and_are_counted()
     }
 
     let mut seen = Seen::default();
-    seen.collect(&server, 20_000, 64, false);
+    seen.collect(&server, 20_000, 256, false);
+    assert_eq!(seen.out_of_order, 0);
     sender.join().unwrap();
     assert_eq!(
         seen.next[&(PeerId(0), 1)],
