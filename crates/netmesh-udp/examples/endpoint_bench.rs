@@ -12,12 +12,12 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::BytesMut;
 use netmesh_session::{Prologue, Psk, Responder, StaticKeypair};
 use netmesh_udp::{Accept, Endpoint, EndpointConfig, Event};
 
 /// Events per `send` call.
-const RUN: usize = 1024;
+const RUN: usize = 8192;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -35,6 +35,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         prologue: Prologue::Empty,
     });
     server_config.event_queue = 4096;
+    // BENCH_GAP_MS: the receiver's gap timeout, for comparison with the default.
+    if let Some(ms) = std::env::var("BENCH_GAP_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        server_config.session.gap_timeout = Duration::from_millis(ms);
+    }
     let server = Endpoint::bind(server_config)?;
     let client = Endpoint::bind(EndpointConfig::new("127.0.0.1:0".parse()?))?;
     let peer = client.connect(
@@ -60,19 +67,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|s| {
             let peer = peer.clone();
             thread::spawn(move || -> Result<(), netmesh_udp::SendError> {
-                // The events are built up front per run; the filler is fixed so that
-                // building them costs little beside the send.
+                // Each run's events are written into one buffer and cut from it: one
+                // allocation per run, as a producer of many small events would do.
                 let mut run = Vec::with_capacity(RUN);
                 let mut sent = 0;
                 while sent < per_sender {
                     run.clear();
                     let n = (per_sender - sent).min(RUN as u64);
+                    let mut buf = BytesMut::with_capacity(size * RUN);
                     for i in sent..sent + n {
-                        let mut event = vec![0x5a; size];
-                        event[..8].copy_from_slice(&s.to_le_bytes());
-                        event[8..16].copy_from_slice(&i.to_le_bytes());
-                        run.push(Bytes::from(event));
+                        buf.extend_from_slice(&s.to_le_bytes());
+                        buf.extend_from_slice(&i.to_le_bytes());
+                        buf.resize(buf.len() + size - 16, 0x5a);
                     }
+                    let buf = buf.freeze();
+                    let n_events = usize::try_from(n).unwrap_or(RUN);
+                    run.extend((0..n_events).map(|k| buf.slice(k * size..(k + 1) * size)));
                     peer.send(s, &run, reliable)?;
                     sent += n;
                 }
@@ -91,7 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         match server.recv_event(Duration::from_millis(500)) {
             Some(Event::Delivery(delivery)) => {
                 first.get_or_insert_with(Instant::now);
-                for event in delivery.events() {
+                for event in delivery.event_slices() {
                     let stream = u64::from_le_bytes(event[..8].try_into()?);
                     let index = u64::from_le_bytes(event[8..16].try_into()?);
                     let slot = &mut next[usize::try_from(stream)?];
@@ -127,5 +137,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         client.stats().traffic.send_calls,
         client.stats().sessions.blocked,
     );
+    if std::env::var_os("BENCH_STATS").is_some() {
+        println!("server sessions: {:?}", stats.sessions);
+        println!("client sessions: {:?}", client.stats().sessions);
+    }
     Ok(())
 }

@@ -29,10 +29,12 @@ use crate::{
 const RECV_POLL: Duration = Duration::from_millis(20);
 /// The timer thread wakes at least this often: session timers armed by received
 /// datagrams (NACK and ACK pacing, credit) are a few milliseconds away.
-const TIMER_TICK: Duration = Duration::from_millis(2);
+const TIMER_TICK: Duration = Duration::from_millis(5);
 /// Kernel memory one queued full-size datagram costs in the receive buffer (its
 /// truesize), for sizing the credit window from the buffer granted.
 const QUEUED_DATAGRAM_COST: usize = 12 * 1024;
+/// See [`EndpointConfig::session`].
+const DEFAULT_GAP_TIMEOUT: Duration = Duration::from_millis(1);
 /// Datagrams handed to one GSO-batched send from a thread's queue.
 const TX_BATCH: usize = 64;
 
@@ -66,7 +68,12 @@ pub struct EndpointConfig {
     /// Accept handshakes (`None`: only initiate, refuse every msg1).
     pub accept: Option<Accept>,
     /// Every session's tunables (heartbeats, idle timeout, handshake retry and timeout,
-    /// credit, reliable streams).
+    /// credit, reliable streams). The default is `SessionConfig::default()` with a
+    /// `gap_timeout` of 1 ms instead of 20 ms: control packets built on the endpoint's
+    /// receive and timer threads take counter leases of their own, whose unused counters
+    /// are holes the receiver's watermark must give up on, and waiting 20 ms for each
+    /// stalled a fast sender on its credit (measured over 127.0.0.1: 2.0 M 64-byte
+    /// events/s with 20 ms, 4.1 M with 1 ms, same run).
     pub session: SessionConfig,
     /// Socket buffers and offloads.
     pub socket: SocketOptions,
@@ -94,10 +101,12 @@ impl EndpointConfig {
     /// The defaults, bound to `bind`, accepting no handshakes.
     #[must_use]
     pub fn new(bind: SocketAddr) -> Self {
+        let mut session = SessionConfig::default();
+        session.gap_timeout = DEFAULT_GAP_TIMEOUT;
         Self {
             bind,
             accept: None,
-            session: SessionConfig::default(),
+            session,
             socket: SocketOptions::default(),
             receivers: 1,
             credit_window_from_buffer: true,
