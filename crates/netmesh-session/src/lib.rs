@@ -12,6 +12,10 @@ mod kdf;
 mod keys;
 mod session;
 
+pub mod reliable;
+#[doc(hidden)]
+pub mod sim;
+
 pub use handshake::{
     HandshakeError, Initiator, Responder, HANDSHAKE_DATAGRAM_LEN, HANDSHAKE_MESSAGE_LEN,
     NOISE_PROTOCOL,

@@ -1,17 +1,30 @@
 //! A session: both directions of one peer link, sans-IO.
 
 mod config;
+mod control;
 mod error;
 mod event;
+mod flow;
+mod gen;
 mod received;
+mod recv;
+mod send;
 mod stats;
 mod streams;
+mod timers;
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use arc_swap::ArcSwapOption;
+use bytes::{BufMut, Bytes, BytesMut};
 use netmesh_wire::PacketFlags;
+
+use self::gen::{RxGen, RxKeys, TxGen};
+use self::stats::Counters;
+use self::streams::{lock, RxStream, StreamTable, TxStream};
 
 pub use config::{SessionConfig, MAX_CREDIT_WINDOW};
 pub use error::{Blocked, RecvError, SendError};
@@ -55,13 +68,177 @@ pub enum Role {
 ///
 /// `Send + Sync`: every method takes `&self`; any number of threads may send and
 /// receive at once.
+///
+/// # Examples
+///
+/// Two sessions agree keys and exchange one event (a real owner moves the datagrams
+/// over UDP):
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Instant;
+/// use bytes::Bytes;
+/// use netmesh_session::{Prologue, Psk, Received, Responder, Session, SessionConfig, StaticKeypair};
+/// use netmesh_wire::PacketFlags;
+///
+/// let now = Instant::now();
+/// let server_key = StaticKeypair::generate()?;
+/// let psk = Psk::new([7; 32]);
+/// let responder = Arc::new(Responder::new(&server_key, &psk));
+///
+/// let (client, msg1) = Session::connect(
+///     SessionConfig::default(), &server_key.public_key(), &psk, &Prologue::Empty, now)?;
+/// let (server, msg2) = Session::accept(
+///     SessionConfig::default(), responder, &msg1, &Prologue::Empty, now)?;
+/// client.handle_datagram(msg2, now)?;
+/// assert!(client.is_established() && server.is_established());
+///
+/// let sent = client.send(1, &[Bytes::from_static(b"hello")], PacketFlags::NONE)?;
+/// match server.handle_datagram(sent.datagram.expect("within credit"), now)? {
+///     Received::Packet(packet) => assert_eq!(packet.events().next().as_deref(), Some(&b"hello"[..])),
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Session {
-    inner: Arc<Inner>,
+    inner: Inner,
 }
 
-struct Inner {}
+/// Lifecycle states, as stored in [`Inner::state`].
+const HANDSHAKING: u8 = 0;
+const ESTABLISHED: u8 = 1;
+const CLOSED: u8 = 2;
+
+/// Peer kinds, as stored in [`Inner::peer_kind`].
+const PEER_UNKNOWN: u8 = 0;
+const PEER_NETMESH: u8 = 1;
+const PEER_NET_MESH: u8 = 2;
+
+/// Bound on queued control datagrams, deferred packets and events: beyond it the oldest
+/// events are dropped and datagrams are not queued (counted), so nothing grows without
+/// bound whatever the peer does.
+const QUEUE_LIMIT: usize = 4096;
+
+/// The counter credit a netmesh sender assumes before its peer's first CREDIT.
+const IMPLICIT_WINDOW: u64 = 128;
+
+/// net-mesh's implicit stream window (bytes of whole datagrams) before grants.
+const GRANT_WINDOW: u64 = 65_536;
+
+/// The handshake material a session keeps.
+#[derive(Default)]
+struct Handshake {
+    /// Initiator: the handshake in progress (first one or a re-key).
+    initiator: Option<crate::Initiator>,
+    /// The msg1 datagram being retried.
+    msg1: Option<Bytes>,
+    retry_at: Option<Instant>,
+    deadline: Option<Instant>,
+    /// Whether the handshake in progress is a re-key.
+    rekey: bool,
+    /// Initiator: what a re-key needs.
+    peer: Option<(PublicKey, Psk, Prologue)>,
+    /// Responder: the responder and prologue, for duplicate msg1 and re-keys.
+    responder: Option<(Arc<Responder>, Prologue)>,
+    /// Responder: the last msg1 answered and its msg2.
+    last_msg1: Option<Bytes>,
+    last_msg2: Option<Bytes>,
+    /// Responder: the TX generation of a re-key, used once the initiator proves it has
+    /// the new keys (its first packet under them).
+    pending_tx: Option<Arc<TxGen>>,
+}
+
+/// Timer state behind one lock (touched by timers, not per packet).
+#[derive(Default)]
+struct Timers {
+    next_heartbeat: Option<Instant>,
+    /// Marked heartbeats go out every `grace / 5` until then.
+    markers_until: Option<Instant>,
+    next_marker: Option<Instant>,
+    grace_deadline: Option<Instant>,
+    /// When the last heartbeat probe for credit was sent.
+    last_probe: Option<Instant>,
+}
+
+/// Queued outgoing datagrams.
+#[derive(Default)]
+struct Outbox {
+    /// Handshake messages, heartbeats, control packets, retransmissions within credit.
+    ready: VecDeque<Bytes>,
+    /// Packets sealed beyond the credit: `(session id, counter, datagram)`.
+    deferred: VecDeque<(u64, u64, Bytes)>,
+}
+
+struct Inner {
+    config: SessionConfig,
+    role: Role,
+    /// `Instant`s are stored in atomics as nanoseconds since this one.
+    epoch: Instant,
+    state: AtomicU8,
+    peer_kind: AtomicU8,
+    tx: ArcSwapOption<TxGen>,
+    rx: ArcSwapOption<RxKeys>,
+    handshake: Mutex<Handshake>,
+    timers: Mutex<Timers>,
+    outbox: Mutex<Outbox>,
+    events: Mutex<VecDeque<Event>>,
+    tx_streams: StreamTable<TxStream>,
+    rx_streams: StreamTable<RxStream>,
+    /// Scratch memory for control events: reclaimed once each event is sealed, so
+    /// control messages allocate nothing in steady state.
+    scratch: Mutex<BytesMut>,
+    /// See [`Session::credit_generation`].
+    credit_generation: AtomicU64,
+    /// The latest `now` seen (nanoseconds since `epoch`).
+    now: AtomicU64,
+    /// When the peer was last heard (an authenticated packet).
+    last_heard: AtomicU64,
+    idle_reported: AtomicBool,
+    /// The peer has sent a stream window grant: its windows apply.
+    grants_seen: AtomicBool,
+    /// Some reliable stream has packets ready that no delivery took yet.
+    deliveries_pending: AtomicBool,
+    counters: Counters,
+}
 
 impl Session {
+    fn new(config: SessionConfig, role: Role, now: Instant) -> Self {
+        let max_streams = config.max_streams;
+        let config = SessionConfig {
+            credit_window: config.credit_window.clamp(1, MAX_CREDIT_WINDOW),
+            pool_size: config.pool_size.max(1),
+            ..config
+        };
+        Self {
+            inner: Inner {
+                config,
+                role,
+                epoch: now,
+                state: AtomicU8::new(HANDSHAKING),
+                peer_kind: AtomicU8::new(PEER_UNKNOWN),
+                tx: ArcSwapOption::empty(),
+                rx: ArcSwapOption::empty(),
+                handshake: Mutex::new(Handshake::default()),
+                timers: Mutex::new(Timers::default()),
+                outbox: Mutex::new(Outbox {
+                    ready: VecDeque::with_capacity(64),
+                    deferred: VecDeque::with_capacity(64),
+                }),
+                events: Mutex::new(VecDeque::with_capacity(16)),
+                tx_streams: StreamTable::new(max_streams),
+                rx_streams: StreamTable::new(max_streams),
+                scratch: Mutex::new(BytesMut::with_capacity(256)),
+                credit_generation: AtomicU64::new(0),
+                now: AtomicU64::new(0),
+                last_heard: AtomicU64::new(0),
+                idle_reported: AtomicBool::new(false),
+                grants_seen: AtomicBool::new(false),
+                deliveries_pending: AtomicBool::new(false),
+                counters: Counters::default(),
+            },
+        }
+    }
+
     /// Starts a handshake as initiator towards the responder whose static key is `peer`.
     /// Returns the session (in [`SessionState::Handshaking`]) and msg1, the datagram to
     /// send. The same msg1 is re-sent through [`poll_transmit`](Self::poll_transmit) every
@@ -70,7 +247,8 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// [`HandshakeError`] when the Noise state cannot be built.
+    /// [`HandshakeError`] when the Noise state cannot be built (a small-order `peer`
+    /// key, no system randomness).
     pub fn connect(
         config: SessionConfig,
         peer: &PublicKey,
@@ -78,8 +256,18 @@ impl Session {
         prologue: &Prologue,
         now: Instant,
     ) -> Result<(Self, Bytes), HandshakeError> {
-        let _ = (config, peer, psk, prologue, now);
-        todo!()
+        let session = Self::new(config, Role::Initiator, now);
+        let initiator = crate::Initiator::new(peer, psk, prologue)?;
+        let msg1 = Bytes::copy_from_slice(initiator.msg1_datagram());
+        {
+            let mut hs = lock(&session.inner.handshake);
+            hs.initiator = Some(initiator);
+            hs.msg1 = Some(msg1.clone());
+            hs.retry_at = Some(now + session.inner.config.handshake_retry);
+            hs.deadline = Some(now + session.inner.config.handshake_timeout);
+            hs.peer = Some((*peer, psk.clone(), *prologue));
+        }
+        Ok((session, msg1))
     }
 
     /// Answers msg1 as responder: an established session and msg2, the datagram to send
@@ -97,23 +285,47 @@ impl Session {
         prologue: &Prologue,
         now: Instant,
     ) -> Result<(Self, Bytes), HandshakeError> {
-        let _ = (config, responder, msg1, prologue, now);
-        todo!()
+        let (keys, msg2) = responder.respond(msg1, prologue)?;
+        let session = Self::new(config, Role::Responder, now);
+        {
+            let mut hs = lock(&session.inner.handshake);
+            hs.responder = Some((responder, *prologue));
+            hs.last_msg1 = Some(Bytes::copy_from_slice(msg1));
+            hs.last_msg2 = Some(msg2.clone());
+        }
+        session.inner.establish(&keys, now);
+        Ok((session, msg2))
     }
 
     /// An established session from keys agreed elsewhere (tests, benches). It cannot
     /// re-key by itself (no handshake material): at the threshold it reports
     /// [`Event::NeedsRekey`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use netmesh_session::{Role, Session, SessionConfig, SessionKeys};
+    ///
+    /// let keys = SessionKeys::from_parts(42, [1; 32], [2; 32]);
+    /// let session = Session::from_keys(SessionConfig::default(), keys, Role::Initiator, Instant::now());
+    /// assert_eq!(session.session_id(), Some(42));
+    /// ```
     #[must_use]
     pub fn from_keys(config: SessionConfig, keys: SessionKeys, role: Role, now: Instant) -> Self {
-        let _ = (config, keys, role, now);
-        todo!()
+        let session = Self::new(config, role, now);
+        session.inner.establish(&keys, now);
+        session
     }
 
     /// Where the session is in its life.
     #[must_use]
     pub fn state(&self) -> SessionState {
-        todo!()
+        match self.inner.state.load(Ordering::Acquire) {
+            HANDSHAKING => SessionState::Handshaking,
+            ESTABLISHED => SessionState::Established,
+            _ => SessionState::Closed,
+        }
     }
 
     /// Whether events may be sent.
@@ -125,19 +337,19 @@ impl Session {
     /// The current session id (the one packets are sealed under), once established.
     #[must_use]
     pub fn session_id(&self) -> Option<u64> {
-        todo!()
+        self.inner.tx.load().as_ref().map(|tx| tx.session_id)
     }
 
     /// Which side of the handshake this session was on.
     #[must_use]
     pub fn role(&self) -> Role {
-        todo!()
+        self.inner.role
     }
 
     /// What the session knows about its peer's implementation.
     #[must_use]
     pub fn peer_kind(&self) -> PeerKind {
-        todo!()
+        self.inner.peer_kind()
     }
 
     /// Builds one data packet of `events` on `stream_id` (flags: `RELIABLE` makes the
@@ -147,16 +359,15 @@ impl Session {
     ///
     /// [`SendError::Blocked`] when flow control holds the packet back (nothing was built,
     /// no counter used); [`SendError::NotEstablished`], [`SendError::Closed`],
-    /// [`SendError::ReservedStream`], [`SendError::Build`] when the events do not fit one
-    /// packet, [`SendError::CounterExhausted`].
+    /// [`SendError::ReservedStream`], [`SendError::TooManyStreams`], [`SendError::Build`]
+    /// when the events do not fit one packet, [`SendError::CounterExhausted`].
     pub fn send(
         &self,
         stream_id: u64,
         events: &[Bytes],
         flags: PacketFlags,
     ) -> Result<Sent, SendError> {
-        let _ = (stream_id, events, flags);
-        todo!()
+        self.inner.send(stream_id, events, flags)
     }
 
     /// Builds as many packets as `events` need (consecutive sequences on `stream_id`),
@@ -167,7 +378,8 @@ impl Session {
     /// # Errors
     ///
     /// As [`send`](Self::send), when not even the first packet could be built;
-    /// [`SendError::Build`] with `EventTooLarge` when an event cannot fit any packet.
+    /// [`SendError::Build`] with `EventTooLarge` when an event cannot fit any packet
+    /// (then nothing was built).
     pub fn send_batch(
         &self,
         stream_id: u64,
@@ -175,16 +387,14 @@ impl Session {
         flags: PacketFlags,
         out: &mut impl Extend<Sent>,
     ) -> Result<usize, SendError> {
-        let _ = (stream_id, events, flags, out);
-        todo!()
+        self.inner.send_batch(stream_id, events, flags, out)
     }
 
     /// Whether a send on `stream_id` would currently pass flow control (a hint: another
     /// thread may take the credit first).
     #[must_use]
     pub fn can_send(&self, stream_id: u64) -> bool {
-        let _ = stream_id;
-        todo!()
+        self.inner.can_send(stream_id)
     }
 
     /// A number that changes whenever something that can unblock a sender happens:
@@ -193,7 +403,7 @@ impl Session {
     /// on a `Condvar` the receiving thread notifies) until it differs.
     #[must_use]
     pub fn credit_generation(&self) -> u64 {
-        todo!()
+        self.inner.credit_generation.load(Ordering::Acquire)
     }
 
     /// Opens one datagram from the peer and says what it was. `Bytes` and `BytesMut`
@@ -208,8 +418,16 @@ impl Session {
         datagram: impl Into<Bytes>,
         now: Instant,
     ) -> Result<Received<'_>, RecvError> {
-        let _ = (datagram.into(), now);
-        todo!()
+        self.inner.handle_datagram(datagram.into(), now)
+    }
+
+    /// Packets of a reliable stream that became deliverable without a datagram of that
+    /// stream arriving (a SKIP moved past a lost packet; a [`Delivery`] was dropped
+    /// before it was drained; the peer turned out to be net-mesh). Call after
+    /// [`Received::Skip`] and after timers, until `None`.
+    #[must_use]
+    pub fn poll_delivery(&self) -> Option<Delivery<'_>> {
+        self.inner.poll_delivery()
     }
 
     /// The next datagram the session wants sent: handshake retries and replies,
@@ -219,39 +437,161 @@ impl Session {
     /// [`handle_timeout`](Self::handle_timeout).
     #[must_use]
     pub fn poll_transmit(&self) -> Option<Bytes> {
-        todo!()
+        self.inner.poll_transmit()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called (`None`: no
     /// timer is armed, e.g. a closed session).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        todo!()
+        self.inner.poll_timeout()
     }
 
     /// Runs every timer due at `now`: handshake retry and give-up, heartbeats, credit,
     /// gap timeout, ACK/NACK pacing, tail-loss retransmission, stall timeouts, re-key,
     /// idle detection.
     pub fn handle_timeout(&self, now: Instant) {
-        let _ = now;
-        todo!()
+        self.inner.handle_timeout(now);
     }
 
     /// The next event, if any.
     #[must_use]
     pub fn poll_event(&self) -> Option<Event> {
-        todo!()
+        lock(&self.inner.events).pop_front()
     }
 
     /// A snapshot of the session's counters.
     #[must_use]
     pub fn stats(&self) -> SessionStats {
-        todo!()
+        self.inner.stats()
     }
 
     /// Closes the session: nothing more is sent or accepted.
     pub fn close(&self) {
-        todo!()
+        self.inner.set_state(CLOSED);
+        let mut outbox = lock(&self.inner.outbox);
+        outbox.ready.clear();
+        outbox.deferred.clear();
+    }
+}
+
+impl Inner {
+    fn nanos(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn instant(&self, nanos: u64) -> Instant {
+        self.epoch + Duration::from_nanos(nanos)
+    }
+
+    fn note_now(&self, now: Instant) {
+        self.now.fetch_max(self.nanos(now), Ordering::Relaxed);
+    }
+
+    /// The latest time the owner passed in.
+    fn now(&self) -> Instant {
+        self.instant(self.now.load(Ordering::Relaxed))
+    }
+
+    fn set_state(&self, state: u8) {
+        self.state.store(state, Ordering::Release);
+        self.bump_credit();
+    }
+
+    fn peer_kind(&self) -> PeerKind {
+        match self.peer_kind.load(Ordering::Acquire) {
+            PEER_NETMESH => PeerKind::Netmesh,
+            PEER_NET_MESH => PeerKind::NetMesh,
+            _ => PeerKind::Unknown,
+        }
+    }
+
+    /// Whether the peer is known to be netmesh (control messages may go to it).
+    fn peer_is_netmesh(&self) -> bool {
+        self.peer_kind.load(Ordering::Acquire) == PEER_NETMESH
+    }
+
+    /// Whether the peer is known to be net-mesh (no credit, no acknowledgements).
+    fn peer_is_net_mesh(&self) -> bool {
+        self.peer_kind.load(Ordering::Acquire) == PEER_NET_MESH
+    }
+
+    /// Wakes blocked senders.
+    fn bump_credit(&self) {
+        self.credit_generation.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn push_event(&self, event: Event) {
+        let mut events = lock(&self.events);
+        if events.len() >= QUEUE_LIMIT {
+            events.pop_front();
+        }
+        events.push_back(event);
+    }
+
+    fn queue(&self, datagram: Bytes) {
+        let mut outbox = lock(&self.outbox);
+        if outbox.ready.len() < QUEUE_LIMIT {
+            outbox.ready.push_back(datagram);
+        }
+    }
+
+    /// A control event of little-endian words, cut from reusable scratch memory.
+    fn control_event(&self, words: &[u64]) -> Bytes {
+        let mut scratch = lock(&self.scratch);
+        scratch.reserve(words.len() * 8);
+        for word in words {
+            scratch.put_u64_le(*word);
+        }
+        scratch.split().freeze()
+    }
+
+    /// Installs the first keys: TX pool, RX opener, timers, the capability marker.
+    fn establish(&self, keys: &SessionKeys, now: Instant) {
+        self.note_now(now);
+        let tx = Arc::new(TxGen::new(keys, &self.config, self.initial_limit()));
+        let rx = RxGen::new(keys);
+        self.tx.store(Some(tx));
+        self.rx.store(Some(Arc::new(RxKeys::new(rx))));
+        self.last_heard.store(self.nanos(now), Ordering::Relaxed);
+        {
+            let mut timers = lock(&self.timers);
+            let grace = self.config.peer_detect_grace;
+            timers.next_heartbeat = Some(now + self.config.heartbeat_interval);
+            timers.markers_until = Some(now + grace * 2);
+            timers.next_marker = Some(now + grace / 5);
+            timers.grace_deadline = Some(now + grace);
+        }
+        self.set_state(ESTABLISHED);
+        self.push_event(Event::Established {
+            session_id: keys.session_id(),
+        });
+        self.send_heartbeat(true);
+    }
+
+    /// The counter limit of a new TX generation.
+    fn initial_limit(&self) -> u64 {
+        if self.peer_is_net_mesh() {
+            u64::MAX
+        } else {
+            IMPLICIT_WINDOW
+        }
+    }
+
+    fn stats(&self) -> SessionStats {
+        let mut stats = self.counters.snapshot();
+        self.tx_streams.for_each(|_, stream| {
+            stats.packets_sent += stream.packets_sent();
+            stats.events_sent += stream.events.load(Ordering::Relaxed);
+            stats.bytes_sent += stream.bytes.load(Ordering::Relaxed);
+        });
+        self.rx_streams.for_each(|_, stream| {
+            stats.lost_packets += lock(&stream.tracker).stats().lost;
+        });
+        if let Some(rx) = self.rx.load().as_ref() {
+            stats.gap_skips += rx.gap_skips();
+        }
+        stats
     }
 }
 
@@ -263,7 +603,11 @@ const _: () = {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let _ = &self.inner;
-        f.debug_struct("Session").finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("role", &self.inner.role)
+            .field("state", &self.state())
+            .field("session_id", &self.session_id())
+            .field("peer_kind", &self.peer_kind())
+            .finish_non_exhaustive()
     }
 }

@@ -15,7 +15,7 @@ use netmesh_session::{
     Prologue, Psk, PublicKey, Received, RecvError, Responder, Session, SessionConfig, SessionStats,
     MAX_CREDIT_WINDOW,
 };
-use netmesh_wire::{NetHeader, PacketFlags, WireError};
+use netmesh_wire::{NetHeader, PacketFlags, WireError, MAGIC};
 
 use crate::peer::{Peer, PeerInner, Phase};
 use crate::ratelimit::RateLimiter;
@@ -29,10 +29,12 @@ use crate::{
 const RECV_POLL: Duration = Duration::from_millis(20);
 /// The timer thread wakes at least this often: session timers armed by received
 /// datagrams (NACK and ACK pacing, credit) are a few milliseconds away.
-const TIMER_TICK: Duration = Duration::from_millis(2);
+const TIMER_TICK: Duration = Duration::from_millis(5);
 /// Kernel memory one queued full-size datagram costs in the receive buffer (its
 /// truesize), for sizing the credit window from the buffer granted.
 const QUEUED_DATAGRAM_COST: usize = 12 * 1024;
+/// See [`EndpointConfig::session`].
+const DEFAULT_GAP_TIMEOUT: Duration = Duration::from_millis(1);
 /// Datagrams handed to one GSO-batched send from a thread's queue.
 const TX_BATCH: usize = 64;
 
@@ -66,7 +68,12 @@ pub struct EndpointConfig {
     /// Accept handshakes (`None`: only initiate, refuse every msg1).
     pub accept: Option<Accept>,
     /// Every session's tunables (heartbeats, idle timeout, handshake retry and timeout,
-    /// credit, reliable streams).
+    /// credit, reliable streams). The default is `SessionConfig::default()` with a
+    /// `gap_timeout` of 1 ms instead of 20 ms: control packets built on the endpoint's
+    /// receive and timer threads take counter leases of their own, whose unused counters
+    /// are holes the receiver's watermark must give up on, and waiting 20 ms for each
+    /// stalled a fast sender on its credit (measured over 127.0.0.1: 2.0 M 64-byte
+    /// events/s with 20 ms, 4.1 M with 1 ms, same run).
     pub session: SessionConfig,
     /// Socket buffers and offloads.
     pub socket: SocketOptions,
@@ -94,10 +101,12 @@ impl EndpointConfig {
     /// The defaults, bound to `bind`, accepting no handshakes.
     #[must_use]
     pub fn new(bind: SocketAddr) -> Self {
+        let mut session = SessionConfig::default();
+        session.gap_timeout = DEFAULT_GAP_TIMEOUT;
         Self {
             bind,
             accept: None,
-            session: SessionConfig::default(),
+            session,
             socket: SocketOptions::default(),
             receivers: 1,
             credit_window_from_buffer: true,
@@ -460,6 +469,13 @@ impl Shared {
         }
         let _ = self.send_with(peer.socket, peer.addr, &tx.packets, &mut tx.gso);
         tx.packets.clear();
+        // Reliable packets that became deliverable without a datagram of their stream
+        // (a SKIP, a timer, a net-mesh peer detected).
+        while let Some(delivery) = peer.session.poll_delivery() {
+            for packet in delivery {
+                self.deliver(peer, packet);
+            }
+        }
         while let Some(event) = peer.session.poll_event() {
             self.on_session_event(peer, event);
         }
@@ -564,10 +580,17 @@ impl Shared {
         datagram: BytesMut,
         now: Instant,
     ) {
-        let is_handshake = datagram
-            .get(3)
-            .is_some_and(|&flags| PacketFlags::from_bits(flags).is_handshake());
+        let is_handshake = datagram.get(..2) == Some(&MAGIC.to_le_bytes()[..])
+            && datagram
+                .get(3)
+                .is_some_and(|&flags| PacketFlags::from_bits(flags).is_handshake());
         if is_handshake {
+            // Every handshake datagram costs Diffie-Hellman work: the per-source limit
+            // holds for known peers too.
+            if !lock(&self.limiter).allow(peer.addr, now) {
+                bump(&self.rejected.rate_limited);
+                return;
+            }
             // Kept: a new msg1 (the peer restarted) goes to a new responder session.
             let datagram = datagram.freeze();
             match peer.session.handle_datagram(datagram.clone(), now) {
@@ -630,6 +653,14 @@ impl Shared {
             bump(&self.rejected.unknown_peer);
             return;
         }
+        if self.accept.is_none() {
+            bump(&self.rejected.handshake_refused);
+            return;
+        }
+        if !lock(&self.limiter).allow(from, now) {
+            bump(&self.rejected.rate_limited);
+            return;
+        }
         self.accept_handshake(socket, from, &datagram.freeze(), now);
     }
 
@@ -644,10 +675,6 @@ impl Shared {
             bump(&self.rejected.handshake_refused);
             return;
         };
-        if !lock(&self.limiter).allow(from, now) {
-            bump(&self.rejected.rate_limited);
-            return;
-        }
         if read(&self.peers).len() >= self.max_peers {
             bump(&self.rejected.peer_limit);
             return;

@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use netmesh_pool::OpenedPacket;
-use netmesh_wire::{EventFrames, NetHeader};
+use netmesh_wire::{EventFrame, EventFrames, NetHeader};
 
 use crate::Peer;
 
@@ -106,6 +106,14 @@ impl Delivery {
     /// Its events, each a zero-copy `Bytes` slice.
     pub fn events(&self) -> EventFrames {
         self.packet.events()
+    }
+
+    /// Its events, borrowed: no reference count per event, so the cheapest way to read
+    /// them where they need not outlive the delivery.
+    pub fn event_slices(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        // The frames were validated when the packet was opened; `flatten` only drops
+        // the error item a walk over unvalidated bytes could yield.
+        EventFrame::iter(self.packet.payload()).flatten()
     }
 
     /// The opened packet itself.

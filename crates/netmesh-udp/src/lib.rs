@@ -15,30 +15,42 @@
 //!
 //! # Examples
 //!
-//! ```no_run
+//! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use bytes::Bytes;
-//! use netmesh_session::{Prologue, Psk, PublicKey, Responder};
+//! use netmesh_session::{Prologue, Psk, Responder, StaticKeypair};
 //! use netmesh_udp::{Accept, Endpoint, EndpointConfig, Event};
 //!
-//! fn run(responder: Arc<Responder>, server_key: PublicKey, psk: &Psk) -> Result<(), Box<dyn std::error::Error>> {
-//!     let accept = Accept { responder, prologue: Prologue::Empty };
-//!     let server = Endpoint::bind(EndpointConfig {
-//!         accept: Some(accept),
-//!         ..EndpointConfig::new("127.0.0.1:0".parse()?)
-//!     })?;
-//!     let client = Endpoint::bind(EndpointConfig::new("127.0.0.1:0".parse()?))?;
-//!     let peer = client.connect(server.local_addr(), &server_key, psk, &Prologue::Empty, Duration::from_secs(5))?;
-//!     peer.send(0, &[Bytes::from_static(b"hello")], true)?;
-//!     while let Some(event) = server.recv_event(Duration::from_secs(5)) {
-//!         if let Event::Delivery(delivery) = event {
+//! let keypair = StaticKeypair::generate()?;
+//! let psk = Psk::new([7; 32]);
+//! let server = Endpoint::bind(EndpointConfig {
+//!     accept: Some(Accept {
+//!         responder: Arc::new(Responder::new(&keypair, &psk)),
+//!         prologue: Prologue::Empty,
+//!     }),
+//!     ..EndpointConfig::new("127.0.0.1:0".parse()?)
+//! })?;
+//! let client = Endpoint::bind(EndpointConfig::new("127.0.0.1:0".parse()?))?;
+//! let peer = client.connect(
+//!     server.local_addr(),
+//!     &keypair.public_key(),
+//!     &psk,
+//!     &Prologue::Empty,
+//!     Duration::from_secs(5),
+//! )?;
+//! peer.send(0, &[Bytes::from_static(b"hello")], true)?;
+//! loop {
+//!     match server.recv_event(Duration::from_secs(5)) {
+//!         Some(Event::Delivery(delivery)) => {
 //!             assert_eq!(delivery.events().next().as_deref(), Some(&b"hello"[..]));
 //!             break;
 //!         }
+//!         Some(_) => {}
+//!         None => panic!("nothing arrived"),
 //!     }
-//!     Ok(())
 //! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 #![forbid(unsafe_code)]

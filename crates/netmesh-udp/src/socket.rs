@@ -418,9 +418,10 @@ fn wait(socket: &UdpSocket, flags: PollFlags, timeout: Option<Duration>) -> io::
 /// handed out as `BytesMut` slices of it (zero copy, exclusive by type, so they can be
 /// decrypted in place).
 ///
-/// The buffer is taken whole by each call; it is reused for the next call when every
-/// datagram of the last one has been dropped, and replaced (one allocation per call, not
-/// per datagram) while some are still held.
+/// Each call hands out the slots it filled; the next call zeroes as many fresh bytes
+/// (the allocation holds two batches, so this slides forward without copying) and reuses
+/// the allocation once every datagram cut from it has been dropped. While some are still
+/// held, the next refill takes a new allocation: one per call, never one per datagram.
 #[derive(Debug)]
 pub struct RecvBatch {
     buf: BytesMut,
@@ -434,7 +435,6 @@ pub struct RecvBatch {
     filled: usize,
     next_slot: usize,
     buffers_allocated: u64,
-    last_base: usize,
 }
 
 impl RecvBatch {
@@ -466,7 +466,6 @@ impl RecvBatch {
             filled: 0,
             next_slot: 0,
             buffers_allocated: 0,
-            last_base: 0,
         }
     }
 
@@ -483,18 +482,19 @@ impl RecvBatch {
         self.filled = 0;
         self.next_slot = 0;
         let total = self.slots * self.slot_size;
-        if self.buf.len() == total {
+        let missing = total - self.buf.len().min(total);
+        if missing == 0 {
             return;
         }
-        self.buf.clear();
-        // Keeps the allocation when nobody else holds any of it; a fresh one otherwise.
-        self.buf.reserve(total);
-        self.buf.resize(total, 0);
-        let base = self.buf.as_ptr() as usize;
-        if base != self.last_base {
+        // The slots the last call did not use are still here, initialised; only as many
+        // bytes as it used are zeroed anew. The allocation holds two batches, so the
+        // window slides forward without copying until it reaches the end, then moves
+        // back to the front, as long as nobody holds datagrams of it any more.
+        if self.buf.capacity() < total && !self.buf.try_reclaim(missing) {
+            self.buf = BytesMut::with_capacity(2 * total);
             self.buffers_allocated += 1;
-            self.last_base = base;
         }
+        self.buf.resize(total, 0);
     }
 
     fn slices(&mut self) -> ([IoSliceMut<'_>; BATCH_SIZE], &mut [RecvMeta; BATCH_SIZE]) {
@@ -505,8 +505,7 @@ impl RecvBatch {
 
     fn filled(&mut self, count: usize) {
         self.filled = count.min(self.slots);
-        let total = self.buf.len();
-        self.pending = self.buf.split_to(total);
+        self.pending = self.buf.split_to(self.filled * self.slot_size);
     }
 
     /// The next datagram of the last receive and its source, or `None` when all were

@@ -71,6 +71,16 @@ pub struct SessionConfig {
     pub rekey_after: u64,
     /// Builders in the session's TX pool (shared queue). Default 64.
     pub pool_size: usize,
+    /// Streams a session keeps state for, in each direction, beyond the first 64 ids
+    /// (which cost a fixed array). Packets of streams beyond it are refused
+    /// (sending) or delivered without per-stream accounting (receiving fire-and-forget)
+    /// or dropped (receiving reliable), so a peer cannot make the session allocate
+    /// without bound. Default 1024.
+    pub max_streams: usize,
+    /// A reliable stream whose oldest packet has gone unacknowledged this long (while
+    /// probes and NACKs went on) gives it up: the receiver is told with a SKIP and
+    /// both sides report [`Event::StreamLoss`](crate::Event::StreamLoss). Default 10 s.
+    pub retransmit_give_up: Duration,
 }
 
 impl Default for SessionConfig {
@@ -92,6 +102,8 @@ impl Default for SessionConfig {
             grant_stall_timeout: Duration::from_millis(200),
             rekey_after: 1 << 60,
             pool_size: 64,
+            max_streams: 1024,
+            retransmit_give_up: Duration::from_secs(10),
         }
     }
 }

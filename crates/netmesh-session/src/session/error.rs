@@ -37,6 +37,9 @@ pub enum SendError {
     /// application events.
     #[error("stream id u64::MAX is reserved for control messages")]
     ReservedStream,
+    /// The session already keeps state for `max_streams` streams.
+    #[error("too many streams (max_streams reached)")]
+    TooManyStreams,
     /// The events do not fit (one packet for `send`, one event per packet for batches).
     #[error("cannot build packet: {0}")]
     Build(#[source] BuildError),
@@ -48,7 +51,7 @@ pub enum SendError {
 
 /// Why a datagram was refused. No refused datagram changes any state of the session
 /// (its statistics aside).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RecvError {
     /// Not a netmesh packet at all: too short or wrong magic.

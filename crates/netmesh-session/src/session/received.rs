@@ -6,6 +6,9 @@ use std::sync::MutexGuard;
 use bytes::Bytes;
 use netmesh_pool::OpenedPacket;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::stats::Counters;
 use super::streams::ReliableRx;
 
 /// One packet built by a send call.
@@ -74,11 +77,28 @@ pub enum Received<'a> {
 /// Holds the stream's receive lock: drain it and drop it promptly. Packets left in it
 /// when it is dropped stay queued and come first in the stream's next delivery.
 pub struct Delivery<'a> {
-    pub(crate) stream_id: u64,
-    pub(crate) rx: MutexGuard<'a, ReliableRx>,
+    stream_id: u64,
+    rx: MutexGuard<'a, ReliableRx>,
+    counters: &'a Counters,
+    /// The session's "deliveries pending" flag, raised if packets are left undrained.
+    pending: &'a AtomicBool,
 }
 
-impl Delivery<'_> {
+impl<'a> Delivery<'a> {
+    pub(crate) fn new(
+        stream_id: u64,
+        rx: MutexGuard<'a, ReliableRx>,
+        counters: &'a Counters,
+        pending: &'a AtomicBool,
+    ) -> Self {
+        Self {
+            stream_id,
+            rx,
+            counters,
+            pending,
+        }
+    }
+
     /// The reliable stream these packets belong to.
     #[must_use]
     pub fn stream_id(&self) -> u64 {
@@ -96,7 +116,19 @@ impl Iterator for Delivery<'_> {
     type Item = OpenedPacket;
 
     fn next(&mut self) -> Option<OpenedPacket> {
-        self.rx.pop_ready()
+        let packet = self.rx.pop_ready()?;
+        self.counters
+            .events_delivered
+            .fetch_add(u64::from(packet.header().event_count), Ordering::Relaxed);
+        Some(packet)
+    }
+}
+
+impl Drop for Delivery<'_> {
+    fn drop(&mut self) {
+        if self.rx.ready() > 0 {
+            self.pending.store(true, Ordering::Release);
+        }
     }
 }
 

@@ -96,10 +96,3 @@ stats! {
     /// Re-keys completed.
     rekeys,
 }
-
-impl Counters {
-    #[inline]
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-}

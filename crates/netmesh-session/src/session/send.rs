@@ -1,0 +1,453 @@
+//! The send path: event packets within credit and windows, control packets,
+//! retransmissions, heartbeats, and the start of a re-key.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arc_swap::Guard;
+use bytes::Bytes;
+use netmesh_pool::{BuildError, PacketBuilder};
+use netmesh_wire::{
+    EventFrame, PacketFlags, EVENT_LEN_PREFIX, HEADER_SIZE, MAX_EVENTS_PER_PACKET,
+    MAX_PAYLOAD_SIZE, TAG_SIZE,
+};
+
+use super::gen::TxGen;
+use super::streams::{lock, TxStream};
+use super::{
+    Blocked, Event, Inner, SendError, Sent, CONTROL_STREAM, ESTABLISHED, GRANT_WINDOW, HANDSHAKING,
+    NETMESH_HELLO_SUBPROTOCOL, QUEUE_LIMIT,
+};
+use crate::reliable::{RetransmitBuffer, RetransmitConfig};
+
+/// Header bytes 16..24: the nonce counter.
+fn counter_of(packet: &[u8]) -> u64 {
+    packet
+        .get(16..24)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(u64::MAX, u64::from_le_bytes)
+}
+
+fn build_error(error: BuildError) -> SendError {
+    match error {
+        BuildError::CounterExhausted => SendError::CounterExhausted,
+        other => SendError::Build(other),
+    }
+}
+
+/// Checks that `events` fit one packet, before any sequence or counter is used.
+fn check_fits(events: &[Bytes]) -> Result<usize, SendError> {
+    if events.len() > MAX_EVENTS_PER_PACKET {
+        return Err(SendError::Build(BuildError::TooManyEvents {
+            count: events.len(),
+            max: MAX_EVENTS_PER_PACKET,
+        }));
+    }
+    let len = EventFrame::calculate_size(events);
+    if len > MAX_PAYLOAD_SIZE {
+        return Err(SendError::Build(BuildError::PayloadTooLarge {
+            len,
+            max: MAX_PAYLOAD_SIZE,
+        }));
+    }
+    Ok(HEADER_SIZE + len + TAG_SIZE)
+}
+
+impl Inner {
+    /// The TX generation, if the session may send.
+    #[inline]
+    fn sending_gen(&self) -> Result<Guard<Option<Arc<TxGen>>>, SendError> {
+        match self.state.load(Ordering::Acquire) {
+            ESTABLISHED => {}
+            HANDSHAKING => return Err(SendError::NotEstablished),
+            _ => return Err(SendError::Closed),
+        }
+        let tx = self.tx.load();
+        if tx.is_none() {
+            return Err(SendError::NotEstablished);
+        }
+        Ok(tx)
+    }
+
+    fn tx_stream(&self, stream_id: u64) -> Result<&TxStream, SendError> {
+        if stream_id == CONTROL_STREAM {
+            return Err(SendError::ReservedStream);
+        }
+        self.tx_streams
+            .get_or_insert(stream_id, TxStream::new)
+            .ok_or(SendError::TooManyStreams)
+    }
+
+    fn blocked(&self, tx: &TxGen, why: Blocked) -> SendError {
+        if why == Blocked::Credit {
+            let now = self.now.load(Ordering::Relaxed).max(1);
+            let _ = tx
+                .blocked_since
+                .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+        }
+        self.counters.blocked.fetch_add(1, Ordering::Relaxed);
+        SendError::Blocked(why)
+    }
+
+    pub(super) fn send(
+        &self,
+        stream_id: u64,
+        events: &[Bytes],
+        flags: PacketFlags,
+    ) -> Result<Sent, SendError> {
+        let tx = self.sending_gen()?;
+        let tx = tx.as_ref().ok_or(SendError::NotEstablished)?;
+        let stream = self.tx_stream(stream_id)?;
+        let len = check_fits(events)?;
+        if tx.is_blocked() {
+            return Err(self.blocked(tx, Blocked::Credit));
+        }
+        let mut builder = tx.pool.get();
+        self.send_one(tx, stream, stream_id, events, flags, len, &mut builder)
+    }
+
+    pub(super) fn send_batch(
+        &self,
+        stream_id: u64,
+        events: &[Bytes],
+        flags: PacketFlags,
+        out: &mut impl Extend<Sent>,
+    ) -> Result<usize, SendError> {
+        const MAX_EVENT: usize = MAX_PAYLOAD_SIZE - EVENT_LEN_PREFIX;
+        let tx = self.sending_gen()?;
+        let tx = tx.as_ref().ok_or(SendError::NotEstablished)?;
+        let stream = self.tx_stream(stream_id)?;
+        if let Some((index, event)) = events.iter().enumerate().find(|(_, e)| e.len() > MAX_EVENT) {
+            return Err(SendError::Build(BuildError::EventTooLarge {
+                index,
+                len: event.len(),
+                max: MAX_EVENT,
+            }));
+        }
+        let mut builder = tx.pool.get();
+        let mut taken = 0;
+        for batch in netmesh_wire::batches(events) {
+            let Ok(batch) = batch else { break };
+            let result = if tx.is_blocked() {
+                Err(self.blocked(tx, Blocked::Credit))
+            } else {
+                check_fits(batch).and_then(|len| {
+                    self.send_one(tx, stream, stream_id, batch, flags, len, &mut builder)
+                })
+            };
+            match result {
+                Ok(sent) => {
+                    let deferred = sent.datagram.is_none();
+                    out.extend(std::iter::once(sent));
+                    taken += batch.len();
+                    if deferred {
+                        break;
+                    }
+                }
+                Err(error) if taken == 0 => return Err(error),
+                Err(_) => break,
+            }
+        }
+        Ok(taken)
+    }
+
+    pub(super) fn can_send(&self, stream_id: u64) -> bool {
+        let Ok(tx) = self.sending_gen() else {
+            return false;
+        };
+        let Some(tx) = tx.as_ref() else { return false };
+        if tx.is_blocked() {
+            return false;
+        }
+        let Some(stream) = self.tx_streams.get(stream_id) else {
+            return stream_id != CONTROL_STREAM;
+        };
+        if let Some(buffer) = stream.reliable.get() {
+            if lock(buffer).is_full() && !self.peer_is_net_mesh() {
+                return false;
+            }
+        }
+        self.window_open(stream, 0)
+    }
+
+    /// Whether the stream's byte window (net-mesh grants) has room for `len` more bytes.
+    fn window_open(&self, stream: &TxStream, len: usize) -> bool {
+        if !self.grants_seen.load(Ordering::Relaxed) {
+            return true;
+        }
+        let sent = stream.window_sent.load(Ordering::Relaxed);
+        let consumed = stream.window_consumed.load(Ordering::Relaxed);
+        let len = u64::try_from(len).unwrap_or(u64::MAX);
+        sent.saturating_add(len) <= consumed.saturating_add(GRANT_WINDOW)
+    }
+
+    /// Builds and records one packet whose events fit (`len` bytes on the wire).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn send_one(
+        &self,
+        tx: &TxGen,
+        stream: &TxStream,
+        stream_id: u64,
+        events: &[Bytes],
+        flags: PacketFlags,
+        len: usize,
+        builder: &mut PacketBuilder,
+    ) -> Result<Sent, SendError> {
+        if self.grants_seen.load(Ordering::Relaxed) {
+            if !self.window_open(stream, len) {
+                stream.window_blocked.store(true, Ordering::Relaxed);
+                let now = self.now.load(Ordering::Relaxed).max(1);
+                let _ = stream.window_progress_at.compare_exchange(
+                    0,
+                    now,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+                return Err(self.blocked(tx, Blocked::StreamWindow));
+            }
+            stream
+                .window_sent
+                .fetch_add(u64::try_from(len).unwrap_or(u64::MAX), Ordering::Relaxed);
+        }
+        let (packet, sequence) = if flags.is_reliable() {
+            self.build_reliable(tx, stream, stream_id, events, flags, builder)?
+        } else {
+            let sequence = stream.next_seq.fetch_add(1, Ordering::Relaxed);
+            let packet = builder
+                .try_build(stream_id, sequence, events, flags)
+                .map_err(build_error)?;
+            (packet, sequence)
+        };
+        stream
+            .events
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        stream
+            .bytes
+            .fetch_add(packet.len() as u64, Ordering::Relaxed);
+        Ok(self.release(tx, packet, sequence))
+    }
+
+    /// A reliable packet: its sequence from the stream's retransmit buffer, its events
+    /// kept there (Bytes clones) until acknowledged.
+    fn build_reliable(
+        &self,
+        tx: &TxGen,
+        stream: &TxStream,
+        stream_id: u64,
+        events: &[Bytes],
+        flags: PacketFlags,
+        builder: &mut PacketBuilder,
+    ) -> Result<(Bytes, u64), SendError> {
+        let buffer = stream
+            .reliable
+            .get_or_init(|| Mutex::new(RetransmitBuffer::new(self.retransmit_config())));
+        let mut buffer = lock(buffer);
+        let net_mesh = self.peer_is_net_mesh();
+        if buffer.is_full() {
+            if !net_mesh {
+                return Err(self.blocked(tx, Blocked::RetransmitBuffer));
+            }
+            // A net-mesh peer never acknowledges: keep only the newest packets (useful
+            // only if the peer later turns out to be netmesh).
+            let oldest = buffer.first_unacked();
+            buffer.discard_before(oldest + 1);
+        }
+        if net_mesh && !stream.unconfirmed_reported.swap(true, Ordering::Relaxed) {
+            self.push_event(Event::DeliveryUnconfirmed { stream_id });
+        }
+        let sequence = buffer.next_seq();
+        let packet = builder
+            .try_build(stream_id, sequence, events, flags)
+            .map_err(build_error)?;
+        let now = self.now();
+        if buffer.is_empty() {
+            stream
+                .ack_progress_at
+                .store(self.nanos(now).max(1), Ordering::Relaxed);
+        }
+        // Cannot fail: the buffer has room and the sequence is its next one.
+        let _ = buffer.push(sequence, events, now);
+        Ok((packet, sequence))
+    }
+
+    pub(super) fn retransmit_config(&self) -> RetransmitConfig {
+        RetransmitConfig {
+            capacity: self.config.retransmit_buffer,
+            retransmit_interval: self.config.nack_interval * 2,
+            probe_timeout: self.config.tail_loss_timeout,
+            ..RetransmitConfig::default()
+        }
+    }
+
+    /// Hands a sealed data packet out, or defers it when its counter is beyond the
+    /// credit; starts a re-key at the threshold.
+    #[inline]
+    fn release(&self, tx: &TxGen, packet: Bytes, sequence: u64) -> Sent {
+        let counter = counter_of(&packet);
+        tx.next_hint
+            .store(counter.saturating_add(1), Ordering::Relaxed);
+        if counter >= self.config.rekey_after {
+            self.rekey_threshold(tx);
+        }
+        let limit = tx.limit.load(Ordering::Acquire);
+        if counter < limit {
+            return Sent {
+                counter,
+                sequence,
+                datagram: Some(packet),
+            };
+        }
+        // Another thread took counters first: keep the packet until credit covers it,
+        // and stop every sender until the limit moves.
+        tx.blocked_at.store(limit, Ordering::Release);
+        self.counters.deferred.fetch_add(1, Ordering::Relaxed);
+        let mut outbox = lock(&self.outbox);
+        if outbox.deferred.len() < QUEUE_LIMIT {
+            outbox.deferred.push_back((tx.session_id, counter, packet));
+        } else {
+            self.counters.stale_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        Sent {
+            counter,
+            sequence,
+            datagram: None,
+        }
+    }
+
+    /// A retransmission (or any data packet built off the send calls): queued now, or
+    /// deferred beyond the credit.
+    pub(super) fn queue_data(&self, tx: &TxGen, packet: Bytes) {
+        let counter = counter_of(&packet);
+        let limit = tx.limit.load(Ordering::Acquire);
+        let mut outbox = lock(&self.outbox);
+        if counter < limit {
+            if outbox.ready.len() < QUEUE_LIMIT {
+                outbox.ready.push_back(packet);
+            }
+        } else if outbox.deferred.len() < QUEUE_LIMIT {
+            outbox.deferred.push_back((tx.session_id, counter, packet));
+        }
+    }
+
+    /// Seals a control packet on the control stream (never gated by credit).
+    pub(super) fn send_control(&self, subprotocol: u16, events: &[Bytes]) {
+        let Some(tx) = self.tx.load_full() else {
+            return;
+        };
+        let built = tx.pool.get().try_build_subprotocol(
+            CONTROL_STREAM,
+            0,
+            events,
+            PacketFlags::NONE,
+            subprotocol,
+        );
+        if let Ok(packet) = built {
+            self.counters.control_sent.fetch_add(1, Ordering::Relaxed);
+            self.queue(packet);
+        }
+    }
+
+    /// A NACK of reliable stream `stream_id`.
+    pub(super) fn send_nack(&self, stream_id: u64, nack: netmesh_wire::NackPayload) {
+        let Some(tx) = self.tx.load_full() else {
+            return;
+        };
+        let payload = self.control_event(&[nack.next_expected, nack.missing_bitmap]);
+        let built = tx
+            .pool
+            .get()
+            .try_build(stream_id, 0, &[payload], PacketFlags::NACK);
+        if let Ok(packet) = built {
+            self.counters.control_sent.fetch_add(1, Ordering::Relaxed);
+            self.queue(packet);
+        }
+    }
+
+    /// A heartbeat, `marked` with the netmesh capability marker.
+    pub(super) fn send_heartbeat(&self, marked: bool) {
+        let Some(tx) = self.tx.load_full() else {
+            return;
+        };
+        let mut builder = tx.pool.get();
+        let built = if marked {
+            builder.try_build_subprotocol(
+                0,
+                0,
+                &[],
+                PacketFlags::HEARTBEAT,
+                NETMESH_HELLO_SUBPROTOCOL,
+            )
+        } else {
+            builder.try_build_heartbeat()
+        };
+        drop(builder);
+        if let Ok(packet) = built {
+            self.counters
+                .heartbeats_sent
+                .fetch_add(1, Ordering::Relaxed);
+            self.queue(packet);
+        }
+    }
+
+    /// Re-seals `events` of reliable `stream_id` at `sequence` under the current key.
+    pub(super) fn retransmit(&self, stream_id: u64, sequence: u64, events: &[Bytes]) {
+        let Some(tx) = self.tx.load_full() else {
+            return;
+        };
+        let built = tx
+            .pool
+            .get()
+            .try_build(stream_id, sequence, events, PacketFlags::RELIABLE);
+        if let Ok(packet) = built {
+            self.counters.retransmits.fetch_add(1, Ordering::Relaxed);
+            self.queue_data(&tx, packet);
+        }
+    }
+
+    /// The TX counter reached the re-key threshold on `tx`.
+    #[cold]
+    fn rekey_threshold(&self, tx: &TxGen) {
+        if tx.rekey_due.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let can_rekey = self.role == super::Role::Initiator
+            && self.peer_is_netmesh()
+            && lock(&self.handshake).peer.is_some();
+        if can_rekey {
+            self.start_rekey(self.now());
+        } else {
+            self.push_event(Event::NeedsRekey);
+        }
+    }
+
+    /// Starts a re-key handshake: msg1 marked with the current session id in its header
+    /// (netmesh peers only; the responder zeroes it before Noise sees the message).
+    pub(super) fn start_rekey(&self, now: Instant) {
+        let Some(session_id) = self.tx.load().as_ref().map(|tx| tx.session_id) else {
+            return;
+        };
+        let mut hs = lock(&self.handshake);
+        let Some((peer, psk, prologue)) = hs.peer.clone() else {
+            return;
+        };
+        let Ok(initiator) = crate::Initiator::new(&peer, &psk, &prologue) else {
+            drop(hs);
+            self.push_event(Event::NeedsRekey);
+            return;
+        };
+        let mut msg1 = initiator.msg1_datagram().to_vec();
+        if let Some(field) = msg1.get_mut(24..32) {
+            field.copy_from_slice(&session_id.to_le_bytes());
+        }
+        let msg1 = Bytes::from(msg1);
+        hs.initiator = Some(initiator);
+        hs.msg1 = Some(msg1.clone());
+        hs.rekey = true;
+        hs.retry_at = Some(now + self.config.handshake_retry);
+        hs.deadline = Some(now + self.config.handshake_timeout);
+        drop(hs);
+        self.queue(msg1);
+    }
+}

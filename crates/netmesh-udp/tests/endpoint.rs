@@ -1,0 +1,555 @@
+//! Endpoints over real UDP sockets on 127.0.0.1: handshakes, events both ways, many
+//! peers, bad datagrams sprayed at a listener, handshake floods, silent peers. Every
+//! wait is bounded; a test that cannot finish fails with what it saw.
+
+// Helpers of the tests unwrap: a failure is a failed test with a clear location.
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use netmesh_session::{Initiator, Prologue, Psk, Responder, StaticKeypair};
+use netmesh_udp::{Accept, Endpoint, EndpointConfig, Event, Peer, PeerId};
+
+const LOCALHOST: &str = "127.0.0.1:0";
+/// Upper bound of any single wait in these tests.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Event `i` of stream `s`: `le64(s) ‖ le64(i)` and filler `(s * 31 + i + k) mod 251`,
+/// the content the `netmesh` tool sends.
+fn event(stream: u64, index: u64, size: usize) -> Bytes {
+    let mut bytes = Vec::with_capacity(size);
+    bytes.extend_from_slice(&stream.to_le_bytes());
+    bytes.extend_from_slice(&index.to_le_bytes());
+    for k in 0..size.saturating_sub(16) as u64 {
+        bytes.push(((stream * 31 + index + k) % 251) as u8);
+    }
+    Bytes::from(bytes)
+}
+
+fn check_event(bytes: &[u8], size: usize) -> (u64, u64) {
+    assert_eq!(bytes.len(), size);
+    let stream = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+    let index = u64::from_le_bytes(bytes[8..16].try_into().unwrap());
+    assert_eq!(&event(stream, index, size)[..], bytes, "corrupt event");
+    (stream, index)
+}
+
+struct Keys {
+    keypair: StaticKeypair,
+    psk: Psk,
+}
+
+fn keys() -> Keys {
+    Keys {
+        keypair: StaticKeypair::generate().unwrap(),
+        psk: Psk::new([0x42; 32]),
+    }
+}
+
+fn listener(keys: &Keys, tweak: impl FnOnce(&mut EndpointConfig)) -> Endpoint {
+    let mut config = EndpointConfig::new(LOCALHOST.parse().unwrap());
+    config.accept = Some(Accept {
+        responder: Arc::new(Responder::new(&keys.keypair, &keys.psk)),
+        prologue: Prologue::Empty,
+    });
+    tweak(&mut config);
+    Endpoint::bind(config).unwrap()
+}
+
+fn dialer(tweak: impl FnOnce(&mut EndpointConfig)) -> Endpoint {
+    let mut config = EndpointConfig::new(LOCALHOST.parse().unwrap());
+    tweak(&mut config);
+    Endpoint::bind(config).unwrap()
+}
+
+fn connect(from: &Endpoint, to: &Endpoint, keys: &Keys) -> Peer {
+    from.connect(
+        to.local_addr(),
+        &keys.keypair.public_key(),
+        &keys.psk,
+        &Prologue::Empty,
+        Duration::from_secs(5),
+    )
+    .unwrap()
+}
+
+/// What a receiver saw, per (peer, stream).
+#[derive(Default, Debug)]
+struct Seen {
+    next: HashMap<(PeerId, u64), u64>,
+    events: u64,
+    out_of_order: u64,
+    connected: Vec<Peer>,
+}
+
+impl Seen {
+    /// Takes events until `expected` events arrived or `deadline`; checks content and,
+    /// per peer and stream, that indices only go up (strictly in order with `in_order`).
+    fn collect(&mut self, endpoint: &Endpoint, expected: u64, size: usize, in_order: bool) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.events < expected {
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {expected} events arrived: {:?}",
+                self.events,
+                endpoint.stats()
+            );
+            let Some(event) = endpoint.recv_event(Duration::from_millis(100)) else {
+                continue;
+            };
+            match event {
+                Event::Delivery(delivery) => {
+                    for bytes in delivery.events() {
+                        let (stream, index) = check_event(&bytes, size);
+                        assert_eq!(stream, delivery.stream_id());
+                        let next = self.next.entry((delivery.peer(), stream)).or_insert(0);
+                        if index != *next {
+                            self.out_of_order += 1;
+                            assert!(!in_order, "stream {stream}: event {index}, expected {next}");
+                        }
+                        *next = index + 1;
+                        self.events += 1;
+                    }
+                }
+                Event::Connected(peer) => self.connected.push(peer),
+                _ => {}
+            }
+        }
+    }
+
+    fn wait_connected(&mut self, endpoint: &Endpoint, count: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.connected.len() < count {
+            assert!(
+                Instant::now() < deadline,
+                "only {} peers connected",
+                self.connected.len()
+            );
+            if let Some(Event::Connected(peer)) = endpoint.recv_event(Duration::from_millis(100)) {
+                self.connected.push(peer);
+            }
+        }
+    }
+}
+
+/// Sends `count` events of `size` bytes on `stream` in runs of `run`.
+fn send_stream(peer: &Peer, stream: u64, count: u64, size: usize, reliable: bool) {
+    let run = 256;
+    let mut events = Vec::with_capacity(run);
+    let mut index = 0;
+    while index < count {
+        events.clear();
+        let end = (index + run as u64).min(count);
+        events.extend((index..end).map(|i| event(stream, i, size)));
+        peer.send(stream, &events, reliable).unwrap();
+        index = end;
+    }
+}
+
+#[test]
+fn two_endpoints_exchange_events_both_ways() {
+    let keys = keys();
+    let server = listener(&keys, |_| {});
+    let client = dialer(|_| {});
+    let to_server = connect(&client, &server, &keys);
+    assert!(to_server.is_established());
+
+    let mut at_server = Seen::default();
+    at_server.wait_connected(&server, 1);
+    let to_client = at_server.connected[0].clone();
+    assert_eq!(to_client.addr(), client.local_addr());
+
+    // Fire-and-forget on stream 0, reliable on stream 1, 64-byte and 1 KiB events.
+    let sender = {
+        let peer = to_server.clone();
+        thread::spawn(move || {
+            send_stream(&peer, 0, 20_000, 64, false);
+            send_stream(&peer, 1, 5_000, 64, true);
+        })
+    };
+    at_server.collect(&server, 25_000, 64, false);
+    sender.join().unwrap();
+    assert_eq!(at_server.next[&(to_client.id(), 1)], 5_000);
+
+    // And back, reliable, 1 KiB events.
+    send_stream(&to_client, 7, 3_000, 1024, true);
+    let mut at_client = Seen::default();
+    at_client.collect(&client, 3_000, 1024, true);
+
+    let stats = server.stats();
+    assert_eq!(stats.rejected.total(), 0, "{stats:?}");
+    assert_eq!(stats.traffic.handshakes_accepted, 1);
+    assert_eq!(client.stats().traffic.handshakes_initiated, 1);
+    println!("server: {stats:?}");
+}
+
+#[test]
+fn many_peers_to_one_listener() {
+    let keys = Arc::new(keys());
+    let server = Arc::new(listener(&keys, |_| {}));
+    let peers = 8;
+    let per_peer = 5_000;
+    let senders: Vec<_> = (0..peers)
+        .map(|p| {
+            let (keys, server_addr) = (Arc::clone(&keys), server.local_addr());
+            thread::spawn(move || {
+                let client = dialer(|_| {});
+                let peer = client
+                    .connect(
+                        server_addr,
+                        &keys.keypair.public_key(),
+                        &keys.psk,
+                        &Prologue::Empty,
+                        Duration::from_secs(10),
+                    )
+                    .unwrap();
+                send_stream(&peer, p, per_peer, 100, true);
+                // Keep the endpoint (its ACKs and retransmissions) until the listener
+                // has everything.
+                client
+            })
+        })
+        .collect();
+    let mut seen = Seen::default();
+    let collector = {
+        let server = Arc::clone(&server);
+        thread::spawn(move || {
+            seen.collect(&server, peers * per_peer, 100, true);
+            seen
+        })
+    };
+    let clients: Vec<Endpoint> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+    let seen = collector.join().unwrap();
+    assert_eq!(seen.next.len(), peers as usize);
+    assert!(seen.next.values().all(|&n| n == per_peer));
+    let stats = server.stats();
+    assert_eq!(stats.traffic.handshakes_accepted, peers);
+    assert_eq!(stats.peers, peers as usize);
+    assert_eq!(stats.rejected.total(), 0, "{stats:?}");
+    drop(clients);
+}
+
+/// Forwards datagrams between one client and `server`, and sprays bad ones at the
+/// server from the relay's own address (the server's peer) around real data packets.
+struct Spray {
+    garbage: AtomicU64,
+    truncated: AtomicU64,
+    forged: AtomicU64,
+    wrong_session: AtomicU64,
+    replayed: AtomicU64,
+}
+
+fn is_data_packet(datagram: &[u8]) -> bool {
+    // A data packet of an application stream: flags without HANDSHAKE or HEARTBEAT,
+    // stream id not the control stream.
+    datagram.len() > 84
+        && datagram[..2] == [0x45, 0x4E]
+        && datagram[3] & 0x30 == 0
+        && datagram[32..40] != [0xff; 8]
+}
+
+fn relay(socket: &UdpSocket, server: SocketAddr, spray: &Spray, stop: &AtomicBool) {
+    socket
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let mut client = None;
+    let mut buf = vec![0; 65_536];
+    let mut count = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let Ok((len, from)) = socket.recv_from(&mut buf) else {
+            continue;
+        };
+        let datagram = &buf[..len];
+        if from == server {
+            if let Some(client) = client {
+                socket.send_to(datagram, client).unwrap();
+            }
+            continue;
+        }
+        client = Some(from);
+        if !is_data_packet(datagram) {
+            socket.send_to(datagram, server).unwrap();
+            continue;
+        }
+        count += 1;
+        match count % 5 {
+            0 => {
+                // A forged copy before the real one: its counter is still unseen, so
+                // it fails authentication.
+                let mut forged = datagram.to_vec();
+                forged[len - 20] ^= 0x55;
+                socket.send_to(&forged, server).unwrap();
+                spray.forged.fetch_add(1, Ordering::Relaxed);
+            }
+            1 => {
+                let mut other = datagram.to_vec();
+                other[24] ^= 1;
+                socket.send_to(&other, server).unwrap();
+                spray.wrong_session.fetch_add(1, Ordering::Relaxed);
+            }
+            2 => {
+                socket.send_to(&datagram[..len - 1], server).unwrap();
+                spray.truncated.fetch_add(1, Ordering::Relaxed);
+            }
+            3 => {
+                // Any length but 72: a MeshNode's 72-byte datagrams are ignored, not
+                // refused.
+                let junk_len = match (count % 200) + 1 {
+                    72 => 73,
+                    n => n,
+                };
+                let junk: Vec<u8> = (0..junk_len).map(|i| (i * 7 + count) as u8).collect();
+                socket.send_to(&junk, server).unwrap();
+                spray.garbage.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        socket.send_to(datagram, server).unwrap();
+        if count % 5 == 4 {
+            // The same packet again after the real one: a replay.
+            socket.send_to(datagram, server).unwrap();
+            spray.replayed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+#[test]
+fn bad_datagrams_sprayed_at_a_listener_leave_the_stream_intact_and_are_counted() {
+    let keys = keys();
+    let server = listener(&keys, |_| {});
+    let client = dialer(|_| {});
+    // The relay must not lose packets itself: a large receive buffer.
+    let relay_socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+    relay_socket.set_recv_buffer_size(16 << 20).unwrap();
+    relay_socket.set_send_buffer_size(16 << 20).unwrap();
+    relay_socket
+        .bind(&LOCALHOST.parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    let relay_socket: UdpSocket = relay_socket.into();
+    let relay_addr = relay_socket.local_addr().unwrap();
+    let spray = Arc::new(Spray {
+        garbage: AtomicU64::new(0),
+        truncated: AtomicU64::new(0),
+        forged: AtomicU64::new(0),
+        wrong_session: AtomicU64::new(0),
+        replayed: AtomicU64::new(0),
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let relay_thread = {
+        let (spray, stop, server_addr) =
+            (Arc::clone(&spray), Arc::clone(&stop), server.local_addr());
+        thread::spawn(move || relay(&relay_socket, server_addr, &spray, &stop))
+    };
+    // Strangers: datagrams from an address with no session.
+    let stranger = UdpSocket::bind(LOCALHOST).unwrap();
+
+    let peer = client
+        .connect(
+            relay_addr,
+            &keys.keypair.public_key(),
+            &keys.psk,
+            &Prologue::Empty,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    let sender = {
+        let peer = peer.clone();
+        thread::spawn(move || {
+            send_stream(&peer, 0, 10_000, 256, false);
+            send_stream(&peer, 1, 10_000, 256, true);
+        })
+    };
+    // 3 strangers' non-netmesh datagrams, 2 netmesh-looking data packets, 3 bad msg1.
+    stranger.send_to(b"hello", server.local_addr()).unwrap();
+    stranger.send_to(&[0; 40], server.local_addr()).unwrap();
+    stranger.send_to(&[0x45; 3], server.local_addr()).unwrap();
+    let initiator =
+        Initiator::new(&keys.keypair.public_key(), &keys.psk, &Prologue::Empty).unwrap();
+    let msg1 = initiator.msg1_datagram().to_vec();
+    let mut data_like = msg1.clone();
+    data_like[3] = 0;
+    stranger.send_to(&data_like, server.local_addr()).unwrap();
+    stranger.send_to(&data_like, server.local_addr()).unwrap();
+    for flip in [20, 80, 100] {
+        let mut bad = msg1.clone();
+        bad[flip] ^= 1;
+        stranger.send_to(&bad, server.local_addr()).unwrap();
+    }
+
+    let mut seen = Seen::default();
+    seen.collect(&server, 20_000, 256, false);
+    assert_eq!(seen.out_of_order, 0);
+    sender.join().unwrap();
+    assert_eq!(
+        seen.next[&(PeerId(0), 1)],
+        10_000,
+        "reliable stream incomplete"
+    );
+    assert_eq!(
+        seen.next[&(PeerId(0), 0)],
+        10_000,
+        "fire-and-forget stream incomplete"
+    );
+    // Let the last sprayed datagrams land before counting.
+    thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    relay_thread.join().unwrap();
+
+    let rejected = server.stats().rejected;
+    let sprayed = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    println!("sprayed: garbage {}, truncated {}, forged {}, wrong session {}, replayed {}; counted {rejected:?}",
+        sprayed(&spray.garbage), sprayed(&spray.truncated), sprayed(&spray.forged),
+        sprayed(&spray.wrong_session), sprayed(&spray.replayed));
+    assert!(
+        sprayed(&spray.forged) > 100,
+        "too few packets to spray around"
+    );
+    assert_eq!(rejected.not_netmesh, sprayed(&spray.garbage) + 3);
+    assert_eq!(rejected.malformed, sprayed(&spray.truncated));
+    assert_eq!(rejected.auth_failed, sprayed(&spray.forged));
+    assert_eq!(rejected.wrong_session, sprayed(&spray.wrong_session));
+    assert_eq!(rejected.replayed, sprayed(&spray.replayed));
+    assert_eq!(rejected.unknown_peer, 2);
+    assert_eq!(rejected.handshake_refused, 3);
+    assert_eq!(rejected.rate_limited, 0);
+}
+
+#[test]
+fn a_handshake_flood_from_one_address_is_rate_limited() {
+    let keys = keys();
+    let server = listener(&keys, |_| {});
+    let flooder = UdpSocket::bind(LOCALHOST).unwrap();
+    let start = Instant::now();
+    let floods = 50;
+    for _ in 0..floods {
+        let initiator =
+            Initiator::new(&keys.keypair.public_key(), &keys.psk, &Prologue::Empty).unwrap();
+        flooder
+            .send_to(initiator.msg1_datagram(), server.local_addr())
+            .unwrap();
+    }
+    let sent_in = start.elapsed();
+    // Another address is not held back by the flood.
+    let client = dialer(|_| {});
+    let peer = connect(&client, &server, &keys);
+    assert!(peer.is_established());
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let stats = server.stats();
+        let seen = stats.traffic.handshakes_accepted
+            + stats.rejected.rate_limited
+            + stats.rejected.handshake_refused;
+        if seen > floods {
+            println!("flood of {floods} msg1 in {sent_in:?}: {stats:?}");
+            // The first msg1 made a session; at most 5 a second (a burst of 5) got
+            // past the limiter, the others were answered by that session's refusal.
+            let allowed = 5 + (sent_in.as_secs_f64() * 5.0).ceil() as u64;
+            assert!(stats.rejected.rate_limited >= floods - allowed, "{stats:?}");
+            assert_eq!(
+                stats.traffic.handshakes_accepted, 2,
+                "flood source and the client"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "flood not all counted: {stats:?}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_silent_peer_is_reported_and_dropped() {
+    let keys = keys();
+    let quick = |config: &mut EndpointConfig| {
+        config.session.idle_timeout = Duration::from_millis(600);
+        config.session.heartbeat_interval = Duration::from_millis(100);
+    };
+    let server = listener(&keys, quick);
+    let client = dialer(quick);
+    let peer = connect(&client, &server, &keys);
+    let mut seen = Seen::default();
+    seen.wait_connected(&server, 1);
+    let silent_id = seen.connected[0].id();
+    // Heartbeats keep a quiet session alive past the idle timeout.
+    thread::sleep(Duration::from_millis(1_000));
+    assert_eq!(server.stats().peers, 1);
+    // The client disappears without a word.
+    drop(peer);
+    drop(client);
+    let start = Instant::now();
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "silence never reported"
+        );
+        if let Some(Event::Silent { peer, .. }) = server.recv_event(Duration::from_millis(100)) {
+            assert_eq!(peer, silent_id);
+            break;
+        }
+    }
+    let waited = start.elapsed();
+    println!("silence reported after {waited:?}");
+    assert!(waited >= Duration::from_millis(300));
+    let stats = server.stats();
+    assert_eq!(stats.peers, 0);
+    assert_eq!(stats.traffic.peers_silent, 1);
+    assert!(seen.connected[0]
+        .send(0, &[Bytes::from_static(b"late")], false)
+        .is_err());
+}
+
+#[test]
+fn connecting_to_nobody_times_out() {
+    let keys = keys();
+    let nobody = UdpSocket::bind(LOCALHOST).unwrap();
+    let client = dialer(|_| {});
+    let start = Instant::now();
+    let result = client.connect(
+        nobody.local_addr().unwrap(),
+        &keys.keypair.public_key(),
+        &keys.psk,
+        &Prologue::Empty,
+        Duration::from_millis(700),
+    );
+    assert!(
+        matches!(result, Err(netmesh_udp::ConnectError::TimedOut(_))),
+        "{result:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(3));
+    // msg1 was re-sent on the session's retry timer (250 ms).
+    let mut buf = [0; 256];
+    nobody.set_nonblocking(true).unwrap();
+    let mut msg1s = 0;
+    while nobody.recv_from(&mut buf).is_ok() {
+        msg1s += 1;
+    }
+    assert!(msg1s >= 2, "{msg1s} msg1 seen");
+    assert_eq!(client.stats().peers, 0);
+}
+
+#[test]
+fn a_wrong_psk_is_refused_and_counted() {
+    let keys = keys();
+    let server = listener(&keys, |_| {});
+    let client = dialer(|_| {});
+    let result = client.connect(
+        server.local_addr(),
+        &keys.keypair.public_key(),
+        &Psk::new([0x43; 32]),
+        &Prologue::Empty,
+        Duration::from_millis(600),
+    );
+    assert!(result.is_err());
+    let stats = server.stats();
+    assert!(stats.rejected.handshake_refused >= 1, "{stats:?}");
+    assert_eq!(stats.peers, 0);
+}
