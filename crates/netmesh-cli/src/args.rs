@@ -134,7 +134,7 @@ pub(crate) struct BenchArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 64, value_parser = event_size)]
     pub(crate) size: usize,
     /// Sender threads, a stream each.
-    #[arg(long, value_name = "K", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=64))]
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
     pub(crate) senders: u64,
     /// Reliable streams.
     #[arg(long)]

@@ -149,8 +149,8 @@ impl Node {
         });
         let endpoint_config = EndpointConfig {
             accept,
-            // A listener may hear from many senders at once.
-            receivers: 1,
+            // Deliveries queued for the command's thread: room for bursts while it checks.
+            event_queue: 4096,
             ..EndpointConfig::new(config.bind)
         };
         let send_timeout = endpoint_config.send_timeout;

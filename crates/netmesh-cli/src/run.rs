@@ -27,10 +27,10 @@ const LINGER: Duration = Duration::from_millis(500);
 /// How long `send` waits for replies to go quiet once its own events are delivered.
 const REPLY_QUIET: Duration = Duration::from_millis(400);
 
-/// Events per send call: a few packets' worth, so the endpoint fills whole packets.
+/// Events per send call: about 512 KiB of them (at most 8192), so that each call fills
+/// many packets and the endpoint sends them in GSO batches.
 fn batch_len(size: usize) -> usize {
-    let per_packet = netmesh_wire::MAX_PAYLOAD_SIZE / (size + netmesh_wire::EVENT_LEN_PREFIX);
-    (per_packet * 4).clamp(1, 1024)
+    ((512 << 10) / size).clamp(64, 8192)
 }
 
 /// Progress on a terminal; nothing when stdout is not one.
