@@ -55,8 +55,11 @@ pub(crate) struct PeerHandle {
     send_timeout: Duration,
 }
 
-/// How long nothing may change in a session's send-side counters for its sending to
-/// count as settled: several ACK, NACK and tail-loss intervals.
+/// How long a session must neither send a new packet nor retransmit one for its sending
+/// to count as settled: six of the session's tail-loss probe intervals (50 ms). While a
+/// reliable packet is unacknowledged, the session re-sends the oldest and newest at that
+/// interval (towards a netmesh peer), so this long without a retransmission means every
+/// packet was acknowledged.
 const QUIET: Duration = Duration::from_millis(300);
 
 impl PeerHandle {
@@ -72,22 +75,17 @@ impl PeerHandle {
             .map_err(|error| Failure::Error(format!("sending to {}: {error}", self.peer.addr())))
     }
 
-    /// Waits until sending has settled: nothing retransmitted and no ACK, NACK or credit
-    /// received for a while, so the receiver has nothing more to ask for (reliable
-    /// streams: everything acknowledged; fire-and-forget: flow control quiet). False when
-    /// `timeout` passed first, or when `stop` was raised.
+    /// Waits until sending has settled: no packet sent or retransmitted for [`QUIET`]
+    /// (reliable streams: everything acknowledged; fire-and-forget: flow control quiet).
+    /// False when `timeout` passed first, the session closed, or `stop` was raised.
     ///
     /// netmesh-session does not expose its count of unacknowledged packets, so this
-    /// judges from its counters; see the crate's notes.
+    /// judges from its counters (see [`QUIET`] for why that is sound); a reliable packet
+    /// given up is counted by [`packets_lost`](Self::packets_lost).
     pub(crate) fn wait_settled(&self, stop: &AtomicBool, timeout: Duration) -> bool {
         let signature = |peer: &Peer| {
             let stats = peer.stats();
-            (
-                stats.retransmits,
-                stats.control_received,
-                stats.packets_sent,
-                stats.deferred,
-            )
+            (stats.retransmits, stats.packets_sent, stats.lost_reliable)
         };
         let deadline = Instant::now() + timeout;
         let mut last = signature(&self.peer);
