@@ -100,13 +100,13 @@ impl Relay {
                 ));
             }
         }
-        let front = UdpSocket::bind(listen)?;
+        let front = bind_with_buffers(listen)?;
         let unspecified: SocketAddr = if to.is_ipv4() {
             (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
         } else {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
-        let back = UdpSocket::bind(unspecified)?;
+        let back = bind_with_buffers(unspecified)?;
         back.connect(to)?;
         front.set_read_timeout(Some(HOLD))?;
         back.set_read_timeout(Some(HOLD))?;
@@ -206,6 +206,23 @@ impl Drop for Relay {
             let _ = thread.join();
         }
     }
+}
+
+/// Socket buffers the relay asks for: large, so that the relay itself drops nothing it
+/// was not told to drop (the kernel may grant less: `net.core.rmem_max`).
+const SOCKET_BUFFER: usize = 8 << 20;
+
+fn bind_with_buffers(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    // Best effort: a smaller buffer only means more losses of the relay's own.
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
 }
 
 /// One direction's impairment state.
