@@ -95,6 +95,46 @@ pub struct EndpointConfig {
     /// Events queued for the application at most; a receive thread waits when the queue
     /// is full. Default 1024.
     pub event_queue: usize,
+    /// Deliver events by calling this on the endpoint's receive and timer threads
+    /// instead of queueing them for [`Endpoint::recv_event`] (which then returns
+    /// nothing). Saves a thread handoff per packet; the handler must be quick, as it
+    /// holds up the receive thread (and so every peer on its socket). Default `None`.
+    pub on_event: Option<EventHandler>,
+}
+
+/// A function events are handed to, on the endpoint's own threads (see
+/// [`EndpointConfig::on_event`]).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+/// use netmesh_udp::{Event, EventHandler};
+///
+/// let events = Arc::new(AtomicU64::new(0));
+/// let counter = Arc::clone(&events);
+/// let handler = EventHandler::new(move |event| {
+///     if let Event::Delivery(delivery) = event {
+///         counter.fetch_add(delivery.event_count() as u64, Ordering::Relaxed);
+///     }
+/// });
+/// # let _ = handler;
+/// ```
+#[derive(Clone)]
+pub struct EventHandler(Arc<dyn Fn(Event) + Send + Sync>);
+
+impl EventHandler {
+    /// Wraps `handler`.
+    pub fn new(handler: impl Fn(Event) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(handler))
+    }
+}
+
+impl std::fmt::Debug for EventHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventHandler(..)")
+    }
 }
 
 impl EndpointConfig {
@@ -115,6 +155,7 @@ impl EndpointConfig {
             rate_limit_sources: 4096,
             max_peers: 4096,
             event_queue: 1024,
+            on_event: None,
         }
     }
 }
@@ -129,6 +170,7 @@ pub(crate) struct Shared {
     peers: RwLock<HashMap<SocketAddr, Arc<PeerInner>>>,
     limiter: Mutex<RateLimiter>,
     events: SyncSender<Event>,
+    on_event: Option<EventHandler>,
     pub(crate) traffic: TrafficCounters,
     rejected: RejectedCounters,
     departed: Mutex<SessionStats>,
@@ -203,6 +245,7 @@ impl Endpoint {
                 config.rate_limit_sources,
             )),
             events: tx,
+            on_event: config.on_event,
             traffic: TrafficCounters::default(),
             rejected: RejectedCounters::default(),
             departed: Mutex::new(SessionStats::default()),
@@ -322,7 +365,7 @@ impl Endpoint {
     }
 
     /// The next event, waiting up to `timeout`; `None` when none came (or the endpoint
-    /// is closing).
+    /// is closing, or events go to an [`EndpointConfig::on_event`] handler).
     pub fn recv_event(&self, timeout: Duration) -> Option<Event> {
         let events = lock(&self.events);
         events.as_ref()?.recv_timeout(timeout).ok()
@@ -516,6 +559,10 @@ impl Shared {
     }
 
     fn emit(&self, event: Event) {
+        if let Some(handler) = &self.on_event {
+            (handler.0)(event);
+            return;
+        }
         // The application dropped its endpoint: nothing to deliver to.
         let _ = self.events.send(event);
     }

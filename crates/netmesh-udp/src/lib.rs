@@ -64,7 +64,7 @@ mod ratelimit;
 mod socket;
 mod stats;
 
-pub use endpoint::{Accept, Endpoint, EndpointConfig};
+pub use endpoint::{Accept, Endpoint, EndpointConfig, EventHandler};
 pub use error::{BindError, ConnectError, SendError};
 pub use event::{Delivery, Event, PeerId};
 pub use peer::Peer;
