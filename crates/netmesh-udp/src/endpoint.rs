@@ -19,6 +19,7 @@ use netmesh_wire::{NetHeader, PacketFlags, WireError, MAGIC};
 
 use crate::peer::{Peer, PeerInner, Phase};
 use crate::ratelimit::RateLimiter;
+use crate::socket::SendQueue;
 use crate::stats::{add, add_session_stats, bump, RejectedCounters, TrafficCounters};
 use crate::{
     BatchSocket, BindError, ConnectError, Delivery, EndpointStats, Event, PeerId, RecvBatch,
@@ -446,7 +447,7 @@ impl std::fmt::Debug for Endpoint {
 pub(crate) struct TxScratch {
     pub(crate) packets: Vec<Bytes>,
     pub(crate) gso: Vec<u8>,
-    pub(crate) sent: Vec<netmesh_session::Sent>,
+    pub(crate) queue: SendQueue,
 }
 
 thread_local! {
@@ -491,6 +492,14 @@ impl Shared {
                 Err(error)
             }
         }
+    }
+
+    /// Adds what `queue` sent to the endpoint's counters.
+    pub(crate) fn count_sent(&self, queue: &mut SendQueue) {
+        let (calls, datagrams, bytes) = queue.take_counts();
+        add(&self.traffic.send_calls, calls as u64);
+        add(&self.traffic.datagrams_out, datagrams as u64);
+        add(&self.traffic.bytes_out, bytes as u64);
     }
 
     fn wake_timer(&self) {
