@@ -142,12 +142,13 @@ impl EndpointConfig {
     /// The defaults, bound to `bind`, accepting no handshakes.
     #[must_use]
     pub fn new(bind: SocketAddr) -> Self {
-        let mut session = SessionConfig::default();
-        session.gap_timeout = DEFAULT_GAP_TIMEOUT;
         Self {
             bind,
             accept: None,
-            session,
+            session: SessionConfig {
+                gap_timeout: DEFAULT_GAP_TIMEOUT,
+                ..SessionConfig::default()
+            },
             socket: SocketOptions::default(),
             receivers: 1,
             credit_window_from_buffer: true,
