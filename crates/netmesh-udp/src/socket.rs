@@ -528,6 +528,28 @@ fn wait(socket: &UdpSocket, flags: PollFlags, timeout: Option<Duration>) -> io::
     }
 }
 
+/// Sets `buf`'s length to `total` (at most its capacity) without writing the bytes.
+///
+/// Zeroing them with `resize` instead cost 3.4% of all CPU samples of a 64-byte-event
+/// run of `endpoint_bench` (8% of the receive thread, as much as the kernel's copy into
+/// the buffer), for bytes the kernel overwrites next.
+///
+/// Invariant, kept by [`RecvBatch`]: every byte of the allocation behind `buf` is
+/// initialised. Allocations are made only by `BytesMut::zeroed`; `try_reclaim` and
+/// `split_to` never swap the allocation behind a handle for another (`try_reclaim`
+/// never allocates: it moves the handle's window within its allocation, copying
+/// initialised bytes at most); nothing else touches `buf`.
+#[allow(unsafe_code)]
+fn lengthen_initialized(buf: &mut BytesMut, total: usize) {
+    assert!(
+        total <= buf.capacity(),
+        "receive buffer shorter than one batch"
+    );
+    // SAFETY: `total` is within the capacity (checked above), and every byte of the
+    // allocation behind the handle is initialised by the invariant above.
+    unsafe { buf.set_len(total) };
+}
+
 /// Receive buffers for [`BatchSocket::recv`]: one `BytesMut` cut into slots, datagrams
 /// handed out as `BytesMut` slices of it (zero copy, exclusive by type, so they can be
 /// decrypted in place).
@@ -600,15 +622,17 @@ impl RecvBatch {
         if missing == 0 {
             return;
         }
-        // The slots the last call did not use are still here, initialised; only as many
-        // bytes as it used are zeroed anew. The allocation holds two batches, so the
-        // window slides forward without copying until it reaches the end, then moves
-        // back to the front, as long as nobody holds datagrams of it any more.
+        // The slots the last call did not use are still here; the allocation holds two
+        // batches, so the window slides forward without copying until it reaches the
+        // end, then moves back to the front, as long as nobody holds datagrams of it any
+        // more. Nothing is zeroed again: see `lengthen_initialized`.
         if self.buf.capacity() < total && !self.buf.try_reclaim(missing) {
-            self.buf = BytesMut::with_capacity(2 * total);
+            let mut fresh = BytesMut::zeroed(2 * total);
+            fresh.clear();
+            self.buf = fresh;
             self.buffers_allocated += 1;
         }
-        self.buf.resize(total, 0);
+        lengthen_initialized(&mut self.buf, total);
     }
 
     fn slices(&mut self) -> ([IoSliceMut<'_>; BATCH_SIZE], &mut [RecvMeta; BATCH_SIZE]) {
