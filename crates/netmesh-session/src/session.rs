@@ -2,6 +2,7 @@
 
 mod config;
 mod control;
+mod datagram;
 mod error;
 mod event;
 mod flow;
@@ -27,6 +28,7 @@ use self::stats::Counters;
 use self::streams::{lock, RxStream, StreamTable, TxStream};
 
 pub use config::{SessionConfig, MAX_CREDIT_WINDOW};
+pub use datagram::IncomingDatagram;
 pub use error::{Blocked, RecvError, SendError};
 pub use event::{Event, PeerKind, SessionState};
 pub use received::{Delivery, Received, Sent};
@@ -415,10 +417,11 @@ impl Session {
     /// the statistics count it).
     pub fn handle_datagram(
         &self,
-        datagram: impl Into<Bytes>,
+        datagram: impl IncomingDatagram,
         now: Instant,
     ) -> Result<Received<'_>, RecvError> {
-        self.inner.handle_datagram(datagram.into(), now)
+        self.inner
+            .handle_datagram(datagram::Sealed::into_incoming(datagram), now)
     }
 
     /// Packets of a reliable stream that became deliverable without a datagram of that

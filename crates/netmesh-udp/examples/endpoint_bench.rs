@@ -2,19 +2,57 @@
 //! handshake, real sockets, every event checked at the receiver.
 //!
 //! ```text
-//! cargo run --release -p netmesh-udp --example endpoint_bench -- [EVENTS] [SIZE] [SENDERS] [--reliable]
+//! cargo run --release -p netmesh-udp --example endpoint_bench -- [EVENTS] [SIZE] [SENDERS] [--reliable] [--callback]
 //! ```
 //!
 //! (`netmesh bench` is the user-facing tool; this is the endpoint alone, for profiling:
 //! `perf record -g target/release/examples/endpoint_bench 20000000 64`.)
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use netmesh_session::{Prologue, Psk, Responder, StaticKeypair};
-use netmesh_udp::{Accept, Endpoint, EndpointConfig, Event};
+use netmesh_udp::{Accept, Delivery, Endpoint, EndpointConfig, Event, EventHandler};
+
+/// What the receiver checked: per stream the next index expected.
+#[derive(Default)]
+struct Checker {
+    next: Vec<u64>,
+    received: u64,
+    out_of_order: u64,
+    first: Option<Instant>,
+    last: Option<Instant>,
+}
+
+impl Checker {
+    fn check(&mut self, delivery: &Delivery) {
+        let now = Instant::now();
+        self.first.get_or_insert(now);
+        self.last = Some(now);
+        for event in delivery.event_slices() {
+            let stream = u64::from_le_bytes(event[..8].try_into().unwrap_or_default());
+            let index = u64::from_le_bytes(event[8..16].try_into().unwrap_or_default());
+            let Some(next) = usize::try_from(stream)
+                .ok()
+                .and_then(|s| self.next.get_mut(s))
+            else {
+                self.out_of_order += 1;
+                continue;
+            };
+            if index != *next {
+                self.out_of_order += 1;
+            }
+            *next = index + 1;
+            self.received += 1;
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Events per `send` call.
 const RUN: usize = 8192;
@@ -25,6 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let size: usize = args.get(1).map_or(Ok(64), |s| s.parse())?;
     let senders: u64 = args.get(2).map_or(Ok(1), |s| s.parse())?;
     let reliable = args.iter().any(|a| a == "--reliable");
+    let callback = args.iter().any(|a| a == "--callback");
     let size = size.max(16);
 
     let keypair = StaticKeypair::generate()?;
@@ -35,6 +74,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         prologue: Prologue::Empty,
     });
     server_config.event_queue = 4096;
+    let checker = Arc::new(Mutex::new(Checker {
+        next: vec![0; usize::try_from(senders)?],
+        ..Checker::default()
+    }));
+    if callback {
+        let checker = Arc::clone(&checker);
+        server_config.on_event = Some(EventHandler::new(move |event| {
+            if let Event::Delivery(delivery) = event {
+                lock(&checker).check(&delivery);
+            }
+        }));
+    }
     // BENCH_GAP_MS: the receiver's gap timeout, for comparison with the default.
     if let Some(ms) = std::env::var("BENCH_GAP_MS")
         .ok()
@@ -92,32 +143,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
 
     let expected = per_sender * senders;
-    let mut received = 0u64;
-    let mut next = vec![0u64; usize::try_from(senders)?];
-    let mut out_of_order = 0u64;
+    let checker = Arc::clone(&checker);
+    let mut last_count = 0;
     let mut last = Instant::now();
-    let mut first: Option<Instant> = None;
-    while received < expected {
-        match server.recv_event(Duration::from_millis(500)) {
-            Some(Event::Delivery(delivery)) => {
-                first.get_or_insert_with(Instant::now);
-                for event in delivery.event_slices() {
-                    let stream = u64::from_le_bytes(event[..8].try_into()?);
-                    let index = u64::from_le_bytes(event[8..16].try_into()?);
-                    let slot = &mut next[usize::try_from(stream)?];
-                    if index != *slot {
-                        out_of_order += 1;
-                    }
-                    *slot = index + 1;
-                    received += 1;
+    loop {
+        let received = if callback {
+            thread::sleep(Duration::from_millis(1));
+            lock(&checker).received
+        } else {
+            match server.recv_event(Duration::from_millis(100)) {
+                Some(Event::Delivery(delivery)) => {
+                    let mut checker = lock(&checker);
+                    checker.check(&delivery);
+                    checker.received
                 }
-                last = Instant::now();
+                _ => lock(&checker).received,
             }
-            Some(_) => {}
-            None if last.elapsed() > Duration::from_secs(2) => break,
-            None => {}
+        };
+        if received != last_count {
+            last_count = received;
+            last = Instant::now();
+        }
+        if received >= expected || last.elapsed() > Duration::from_secs(2) {
+            break;
         }
     }
+    let (received, out_of_order, first, last) = {
+        let checker = lock(&checker);
+        (
+            checker.received,
+            checker.out_of_order,
+            checker.first,
+            checker.last,
+        )
+    };
+    let last = last.unwrap_or(start);
     let elapsed = last.duration_since(first.unwrap_or(start)).as_secs_f64();
     for handle in handles {
         handle.join().map_err(|_| "sender panicked")??;

@@ -19,6 +19,7 @@ use netmesh_wire::{NetHeader, PacketFlags, WireError, MAGIC};
 
 use crate::peer::{Peer, PeerInner, Phase};
 use crate::ratelimit::RateLimiter;
+use crate::socket::SendQueue;
 use crate::stats::{add, add_session_stats, bump, RejectedCounters, TrafficCounters};
 use crate::{
     BatchSocket, BindError, ConnectError, Delivery, EndpointStats, Event, PeerId, RecvBatch,
@@ -95,18 +96,59 @@ pub struct EndpointConfig {
     /// Events queued for the application at most; a receive thread waits when the queue
     /// is full. Default 1024.
     pub event_queue: usize,
+    /// Deliver events by calling this on the endpoint's receive and timer threads
+    /// instead of queueing them for [`Endpoint::recv_event`] (which then returns
+    /// nothing). Saves a thread handoff per packet; the handler must be quick, as it
+    /// holds up the receive thread (and so every peer on its socket). Default `None`.
+    pub on_event: Option<EventHandler>,
+}
+
+/// A function events are handed to, on the endpoint's own threads (see
+/// [`EndpointConfig::on_event`]).
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+/// use netmesh_udp::{Event, EventHandler};
+///
+/// let events = Arc::new(AtomicU64::new(0));
+/// let counter = Arc::clone(&events);
+/// let handler = EventHandler::new(move |event| {
+///     if let Event::Delivery(delivery) = event {
+///         counter.fetch_add(delivery.event_count() as u64, Ordering::Relaxed);
+///     }
+/// });
+/// # let _ = handler;
+/// ```
+#[derive(Clone)]
+pub struct EventHandler(Arc<dyn Fn(Event) + Send + Sync>);
+
+impl EventHandler {
+    /// Wraps `handler`.
+    pub fn new(handler: impl Fn(Event) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(handler))
+    }
+}
+
+impl std::fmt::Debug for EventHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventHandler(..)")
+    }
 }
 
 impl EndpointConfig {
     /// The defaults, bound to `bind`, accepting no handshakes.
     #[must_use]
     pub fn new(bind: SocketAddr) -> Self {
-        let mut session = SessionConfig::default();
-        session.gap_timeout = DEFAULT_GAP_TIMEOUT;
         Self {
             bind,
             accept: None,
-            session,
+            session: SessionConfig {
+                gap_timeout: DEFAULT_GAP_TIMEOUT,
+                ..SessionConfig::default()
+            },
             socket: SocketOptions::default(),
             receivers: 1,
             credit_window_from_buffer: true,
@@ -115,6 +157,7 @@ impl EndpointConfig {
             rate_limit_sources: 4096,
             max_peers: 4096,
             event_queue: 1024,
+            on_event: None,
         }
     }
 }
@@ -129,6 +172,7 @@ pub(crate) struct Shared {
     peers: RwLock<HashMap<SocketAddr, Arc<PeerInner>>>,
     limiter: Mutex<RateLimiter>,
     events: SyncSender<Event>,
+    on_event: Option<EventHandler>,
     pub(crate) traffic: TrafficCounters,
     rejected: RejectedCounters,
     departed: Mutex<SessionStats>,
@@ -203,6 +247,7 @@ impl Endpoint {
                 config.rate_limit_sources,
             )),
             events: tx,
+            on_event: config.on_event,
             traffic: TrafficCounters::default(),
             rejected: RejectedCounters::default(),
             departed: Mutex::new(SessionStats::default()),
@@ -322,7 +367,7 @@ impl Endpoint {
     }
 
     /// The next event, waiting up to `timeout`; `None` when none came (or the endpoint
-    /// is closing).
+    /// is closing, or events go to an [`EndpointConfig::on_event`] handler).
     pub fn recv_event(&self, timeout: Duration) -> Option<Event> {
         let events = lock(&self.events);
         events.as_ref()?.recv_timeout(timeout).ok()
@@ -403,7 +448,7 @@ impl std::fmt::Debug for Endpoint {
 pub(crate) struct TxScratch {
     pub(crate) packets: Vec<Bytes>,
     pub(crate) gso: Vec<u8>,
-    pub(crate) sent: Vec<netmesh_session::Sent>,
+    pub(crate) queue: SendQueue,
 }
 
 thread_local! {
@@ -448,6 +493,14 @@ impl Shared {
                 Err(error)
             }
         }
+    }
+
+    /// Adds what `queue` sent to the endpoint's counters.
+    pub(crate) fn count_sent(&self, queue: &mut SendQueue) {
+        let (calls, datagrams, bytes) = queue.take_counts();
+        add(&self.traffic.send_calls, calls as u64);
+        add(&self.traffic.datagrams_out, datagrams as u64);
+        add(&self.traffic.bytes_out, bytes as u64);
     }
 
     fn wake_timer(&self) {
@@ -516,6 +569,10 @@ impl Shared {
     }
 
     fn emit(&self, event: Event) {
+        if let Some(handler) = &self.on_event {
+            (handler.0)(event);
+            return;
+        }
         // The application dropped its endpoint: nothing to deliver to.
         let _ = self.events.send(event);
     }

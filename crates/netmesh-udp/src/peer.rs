@@ -8,14 +8,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use netmesh_session::{PeerKind, Session, SessionStats};
-use netmesh_wire::{PacketFlags, EVENT_LEN_PREFIX};
+use netmesh_wire::{batches, PacketFlags};
 
 use crate::endpoint::{lock, Shared, TX};
 use crate::{PeerId, SendError};
-
-/// Framed bytes of events handed to the session per build: about 64 full packets, so
-/// that a large send goes out in GSO batches as it is built instead of all at the end.
-const BURST_BYTES: usize = 64 * netmesh_wire::MAX_PAYLOAD_SIZE;
 
 /// Where a peer's session is, as the endpoint sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,46 +221,56 @@ impl Peer {
             PacketFlags::NONE
         };
         let inner = &*self.inner;
+        let shared = &*self.shared;
+        let socket = &shared.sockets[inner.socket];
         TX.with(|tx| {
             let tx = &mut *tx.borrow_mut();
+            let queue = &mut tx.queue;
             let mut done = 0;
-            while done < events.len() {
+            let mut deadline = Instant::now() + timeout;
+            let result = loop {
+                let Some(batch) = batches(&events[done..]).next() else {
+                    break Ok(());
+                };
+                // An event too large for any packet: the session names the error.
+                let batch = batch.unwrap_or(&events[done..=done]);
                 if inner.phase() == Phase::Closed {
-                    return Err(SendError::PeerClosed);
+                    break Err(SendError::PeerClosed);
                 }
-                let end = burst_end(events, done);
                 let generation = inner.session.credit_generation();
-                tx.sent.clear();
-                match inner
-                    .session
-                    .send_batch(stream_id, &events[done..end], flags, &mut tx.sent)
-                {
-                    Ok(taken) => {
-                        tx.packets.clear();
-                        tx.packets
-                            .extend(tx.sent.drain(..).filter_map(|sent| sent.datagram));
-                        let sent = self.shared.send_with(
-                            inner.socket,
-                            inner.addr,
-                            &tx.packets,
-                            &mut tx.gso,
-                        );
-                        tx.packets.clear();
-                        if let Err(source) = sent {
-                            return Err(SendError::Io { sent: done, source });
+                match inner.session.send(stream_id, batch, flags) {
+                    Ok(sent) => {
+                        if let Some(datagram) = sent.datagram {
+                            // Copied into the GSO buffer and dropped at once, so the
+                            // session's builder reuses its memory for the next packet.
+                            if let Err(source) = queue.push(socket, inner.addr, &datagram, deadline)
+                            {
+                                break Err(SendError::Io { sent: done, source });
+                            }
                         }
-                        done += taken;
+                        done += batch.len();
+                        deadline = Instant::now() + timeout;
                     }
                     Err(netmesh_session::SendError::Blocked(_)) => {
-                        if !inner.wait_credit(generation, Instant::now() + timeout) {
-                            return Err(SendError::TimedOut { sent: done });
+                        // What is built goes out before waiting: the receiver's credit
+                        // answers it.
+                        if let Err(source) = queue.flush(socket, inner.addr, deadline) {
+                            break Err(SendError::Io { sent: done, source });
+                        }
+                        if !inner.wait_credit(generation, deadline) {
+                            break Err(SendError::TimedOut { sent: done });
                         }
                     }
-                    Err(netmesh_session::SendError::Closed) => return Err(SendError::PeerClosed),
-                    Err(source) => return Err(SendError::Session { sent: done, source }),
+                    Err(netmesh_session::SendError::Closed) => break Err(SendError::PeerClosed),
+                    Err(source) => break Err(SendError::Session { sent: done, source }),
                 }
+            };
+            let flushed = queue.flush(socket, inner.addr, deadline);
+            shared.count_sent(queue);
+            match (result, flushed) {
+                (Ok(()), Err(source)) => Err(SendError::Io { sent: done, source }),
+                (result, _) => result,
             }
-            Ok(())
         })
     }
 
@@ -283,17 +289,4 @@ impl fmt::Debug for Peer {
             .field("phase", &self.inner.phase())
             .finish_non_exhaustive()
     }
-}
-
-/// The end of the run of events from `start` that frames into about `BURST_BYTES`
-/// (at least one event).
-fn burst_end(events: &[Bytes], start: usize) -> usize {
-    let mut bytes = 0;
-    for (offset, event) in events[start..].iter().enumerate() {
-        bytes += event.len() + EVENT_LEN_PREFIX;
-        if bytes > BURST_BYTES && offset > 0 {
-            return start + offset;
-        }
-    }
-    events.len()
 }

@@ -235,6 +235,44 @@ fn many_peers_to_one_listener() {
     drop(clients);
 }
 
+#[test]
+fn a_listener_with_two_reuseport_receivers_serves_every_peer() {
+    let keys = Arc::new(keys());
+    let server = Arc::new(listener(&keys, |config| config.receivers = 2));
+    let sockets = server.socket_info();
+    assert_eq!(sockets.len(), 2);
+    assert!(sockets.iter().all(|s| s.local_addr == server.local_addr()));
+    let peers = 6;
+    let per_peer = 3_000;
+    let senders: Vec<_> = (0..peers)
+        .map(|p| {
+            let (keys, server_addr) = (Arc::clone(&keys), server.local_addr());
+            thread::spawn(move || {
+                let client = dialer(|_| {});
+                let peer = client
+                    .connect(
+                        server_addr,
+                        &keys.keypair.public_key(),
+                        &keys.psk,
+                        &Prologue::Empty,
+                        Duration::from_secs(10),
+                    )
+                    .unwrap();
+                send_stream(&peer, p, per_peer, 200, true);
+                client
+            })
+        })
+        .collect();
+    let mut seen = Seen::default();
+    seen.collect(&server, peers * per_peer, 200, true);
+    let clients: Vec<Endpoint> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+    assert!(seen.next.values().all(|&n| n == per_peer));
+    let stats = server.stats();
+    assert_eq!(stats.peers, peers as usize);
+    assert_eq!(stats.rejected.total(), 0, "{stats:?}");
+    drop(clients);
+}
+
 /// Forwards datagrams between one client and `server`, and sprays bad ones at the
 /// server from the relay's own address (the server's peer) around real data packets.
 struct Spray {

@@ -21,7 +21,6 @@ pub const MAX_CREDIT_WINDOW: u64 = 512;
 /// assert_eq!(config.credit_window, 256);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct SessionConfig {
     /// How often a heartbeat is sent while established. Default 1 s.
     pub heartbeat_interval: Duration,

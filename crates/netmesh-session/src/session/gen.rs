@@ -12,8 +12,18 @@ use super::streams::lock;
 use super::SessionConfig;
 use crate::SessionKeys;
 
-/// "No sender is blocked" in [`TxGen::blocked_at`].
-pub(crate) const NOT_BLOCKED: u64 = u64::MAX;
+use std::cell::Cell;
+
+use netmesh_cipher::COUNTER_LEASE;
+
+/// Ids of TX generations, never reused (thread-local records name them).
+static NEXT_GEN_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The last counter this thread sealed a data packet with, and the generation's id:
+    /// its next counter is the next one of the same lease, unless that lease is used up.
+    static LAST_SEALED: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
 
 /// The sending half of one key generation.
 pub(crate) struct TxGen {
@@ -21,17 +31,16 @@ pub(crate) struct TxGen {
     pub(crate) pool: ThreadLocalPool,
     /// Counters below this may be sealed and sent (`u64::MAX`: no counter credit).
     pub(crate) limit: AtomicU64,
-    /// The `limit` at which a sender sealed a packet beyond it (then every sender is
-    /// blocked until the limit moves), or [`NOT_BLOCKED`].
-    pub(crate) blocked_at: AtomicU64,
+    /// Unique id of this generation (see [`LAST_SEALED`]).
+    id: u64,
     /// Since when senders are blocked on credit (nanoseconds since the session's epoch;
     /// 0: not blocked).
     pub(crate) blocked_since: AtomicU64,
     /// The re-key threshold was reached on this generation.
     pub(crate) rekey_due: AtomicBool,
-    /// One past the last counter sealed by any thread (a plain store per packet): a
-    /// sender whose next counter would be beyond the limit stops before sealing.
-    pub(crate) next_hint: AtomicU64,
+    /// The first counter of the newest lease seen by a sender (stored once per lease):
+    /// a thread that needs a new lease gets one at or beyond `lease_hint + 16`.
+    lease_hint: AtomicU64,
 }
 
 impl TxGen {
@@ -40,19 +49,36 @@ impl TxGen {
             session_id: keys.session_id(),
             pool: ThreadLocalPool::new(config.pool_size, keys.tx_key(), keys.session_id()),
             limit: AtomicU64::new(limit),
-            blocked_at: AtomicU64::new(NOT_BLOCKED),
+            id: NEXT_GEN_ID.fetch_add(1, Ordering::Relaxed),
             blocked_since: AtomicU64::new(0),
             rekey_due: AtomicBool::new(false),
-            next_hint: AtomicU64::new(0),
+            lease_hint: AtomicU64::new(0),
         }
     }
 
-    /// Whether senders must wait for credit.
+    /// Whether this thread's next counter would be beyond the credit: the next one of
+    /// its lease when it has one, else the first of a new lease.
     #[inline]
     pub(crate) fn is_blocked(&self) -> bool {
         let limit = self.limit.load(Ordering::Acquire);
-        self.blocked_at.load(Ordering::Acquire) == limit
-            || self.next_hint.load(Ordering::Relaxed) >= limit
+        if limit == u64::MAX {
+            return false;
+        }
+        let (id, last) = LAST_SEALED.with(Cell::get);
+        let next = last.wrapping_add(1);
+        if id == self.id && next % COUNTER_LEASE != 0 {
+            return next >= limit;
+        }
+        self.lease_hint.load(Ordering::Relaxed) + COUNTER_LEASE >= limit
+    }
+
+    /// Records a counter this thread sealed a data packet with.
+    #[inline]
+    pub(crate) fn sealed(&self, counter: u64) {
+        LAST_SEALED.with(|last| last.set((self.id, counter)));
+        if counter % COUNTER_LEASE == 0 {
+            self.lease_hint.store(counter, Ordering::Relaxed);
+        }
     }
 
     /// Raises the limit (credit only grows); returns whether it moved.

@@ -9,6 +9,7 @@ use netmesh_pool::{OpenError, OpenedPacket};
 use netmesh_wire::{NackPayload, NetHeader, WireError, HEADER_SIZE, MAGIC};
 
 use super::control::{words, Credit};
+use super::datagram::Incoming;
 use super::gen::{RxGen, RxKeys, TxGen, Which};
 use super::streams::{lock, ReliableRx, RxStream};
 use super::{
@@ -36,7 +37,7 @@ fn le64(bytes: &[u8], at: usize) -> Option<u64> {
 impl Inner {
     pub(super) fn handle_datagram(
         &self,
-        datagram: Bytes,
+        datagram: Incoming,
         now: Instant,
     ) -> Result<Received<'_>, RecvError> {
         self.note_now(now);
@@ -63,29 +64,30 @@ impl Inner {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn receive(&self, datagram: Bytes, now: Instant) -> Result<Received<'_>, RecvError> {
+    fn receive(&self, datagram: Incoming, now: Instant) -> Result<Received<'_>, RecvError> {
+        let bytes = datagram.as_slice();
         let magic = MAGIC.to_le_bytes();
-        let is_packet = datagram.get(..2) == Some(&magic[..]);
+        let is_packet = bytes.get(..2) == Some(&magic[..]);
         if !is_packet && datagram.len() == MESH_AUX_LEN {
             self.counters.ignored.fetch_add(1, Ordering::Relaxed);
             return Ok(Received::Ignored);
         }
-        if is_packet && datagram.get(3).is_some_and(|f| f & HANDSHAKE_FLAG != 0) {
-            return self.receive_handshake(&datagram, now);
+        if is_packet && bytes.get(3).is_some_and(|f| f & HANDSHAKE_FLAG != 0) {
+            return self.receive_handshake(bytes, now);
         }
         match self.state.load(Ordering::Acquire) {
             HANDSHAKING => {
                 // Say what is wrong with garbage before saying it is early.
-                NetHeader::parse(&datagram).map_err(wire_error)?;
+                NetHeader::parse(bytes).map_err(wire_error)?;
                 return Err(RecvError::NotEstablished);
             }
             CLOSED => return Err(RecvError::Closed),
             _ => {}
         }
         let keys = self.rx.load_full().ok_or(RecvError::NotEstablished)?;
-        let session_id = le64(&datagram, 24).unwrap_or(0);
+        let session_id = le64(bytes, 24).unwrap_or(0);
         let (gen, which) = keys.select(session_id);
-        let packet = gen.opener.open(datagram).map_err(RecvError::from_open)?;
+        let packet = datagram.open(&gen.opener).map_err(RecvError::from_open)?;
 
         // Authenticated from here on.
         let now_nanos = self.nanos(now);
@@ -560,7 +562,7 @@ impl Inner {
 
     // ---- handshake datagrams --------------------------------------------------------
 
-    fn receive_handshake(&self, datagram: &Bytes, now: Instant) -> Result<Received<'_>, RecvError> {
+    fn receive_handshake(&self, datagram: &[u8], now: Instant) -> Result<Received<'_>, RecvError> {
         match (self.role, self.state.load(Ordering::Acquire)) {
             (_, CLOSED) => Err(RecvError::Closed),
             (Role::Initiator, _) => self.initiator_msg2(datagram, now),
@@ -568,7 +570,7 @@ impl Inner {
         }
     }
 
-    fn initiator_msg2(&self, datagram: &Bytes, now: Instant) -> Result<Received<'_>, RecvError> {
+    fn initiator_msg2(&self, datagram: &[u8], now: Instant) -> Result<Received<'_>, RecvError> {
         let mut hs = lock(&self.handshake);
         let Some(initiator) = hs.initiator.as_mut() else {
             return Err(RecvError::UnexpectedHandshake);
@@ -597,9 +599,9 @@ impl Inner {
         Ok(Received::Handshake)
     }
 
-    fn responder_msg1(&self, datagram: &Bytes, now: Instant) -> Result<Received<'_>, RecvError> {
+    fn responder_msg1(&self, datagram: &[u8], now: Instant) -> Result<Received<'_>, RecvError> {
         let mut hs = lock(&self.handshake);
-        if hs.last_msg1.as_ref() == Some(datagram) {
+        if hs.last_msg1.as_deref() == Some(datagram) {
             // The initiator did not get msg2: the same answer again.
             let msg2 = hs.last_msg2.clone();
             drop(hs);
@@ -638,7 +640,7 @@ impl Inner {
         let (keys, msg2) = responder
             .respond(&unmarked, &prologue)
             .map_err(RecvError::Handshake)?;
-        hs.last_msg1 = Some(datagram.clone());
+        hs.last_msg1 = Some(Bytes::copy_from_slice(datagram));
         hs.last_msg2 = Some(msg2.clone());
         hs.pending_tx = Some(Arc::new(TxGen::new(
             &keys,

@@ -286,8 +286,7 @@ impl Inner {
     #[inline]
     fn release(&self, tx: &TxGen, packet: Bytes, sequence: u64) -> Sent {
         let counter = counter_of(&packet);
-        tx.next_hint
-            .store(counter.saturating_add(1), Ordering::Relaxed);
+        tx.sealed(counter);
         if counter >= self.config.rekey_after {
             self.rekey_threshold(tx);
         }
@@ -299,9 +298,8 @@ impl Inner {
                 datagram: Some(packet),
             };
         }
-        // Another thread took counters first: keep the packet until credit covers it,
-        // and stop every sender until the limit moves.
-        tx.blocked_at.store(limit, Ordering::Release);
+        // Another thread took counters first: keep the packet until credit covers it
+        // (this thread is blocked until the limit passes its lease).
         self.counters.deferred.fetch_add(1, Ordering::Relaxed);
         let mut outbox = lock(&self.outbox);
         if outbox.deferred.len() < QUEUE_LIMIT {

@@ -1,0 +1,203 @@
+//! Heap allocations per packet of a session in steady state, counted by a global
+//! allocator (on this thread only): the fire-and-forget send and receive path allocates
+//! nothing, a reliable stream at most once per packet. Control traffic (CREDIT, ACK) and
+//! timers run inside the measured loop.
+
+// A global allocator is the only way to observe heap use; it needs unsafe.
+#![allow(unsafe_code)]
+// Test harness: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use netmesh_session::{
+    PeerKind, Prologue, Psk, Received, Responder, Session, SessionConfig, StaticKeypair,
+};
+use netmesh_wire::PacketFlags;
+
+struct Counting;
+
+thread_local! {
+    static ENABLED: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    static BYTES: Cell<u64> = const { Cell::new(0) };
+}
+
+fn record(size: usize) {
+    let _ = ENABLED.try_with(|enabled| {
+        if enabled.get() {
+            ALLOCATIONS.with(|n| n.set(n.get() + 1));
+            BYTES.with(|n| n.set(n.get() + size as u64));
+        }
+    });
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; counting touches
+// only const-initialised thread-locals, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        record(layout.size());
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        record(layout.size());
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        record(new_size);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Runs `f` with counting on (the counts add up over calls).
+fn counted<R>(f: impl FnOnce() -> R) -> R {
+    ENABLED.with(|e| e.set(true));
+    let result = f();
+    ENABLED.with(|e| e.set(false));
+    result
+}
+
+/// A datagram as a receive buffer that nobody else holds (what a socket read gives the
+/// endpoint). Made outside the counted sections: the copy stands for the kernel's.
+fn received(datagram: &[u8]) -> Bytes {
+    // Cut from a receive buffer (reference-counted storage, as an endpoint's are), not
+    // a Vec-backed `Bytes`, whose first slice would allocate its shared header.
+    let mut buffer = BytesMut::with_capacity(datagram.len());
+    buffer.extend_from_slice(datagram);
+    buffer.split().freeze()
+}
+
+struct Link {
+    client: Session,
+    server: Session,
+    now: Instant,
+    delivered: u64,
+}
+
+impl Link {
+    fn new() -> Self {
+        let key = StaticKeypair::generate().unwrap();
+        let psk = Psk::new([4; 32]);
+        let now = Instant::now();
+        let (client, msg1) = Session::connect(
+            SessionConfig::default(),
+            &key.public_key(),
+            &psk,
+            &Prologue::Empty,
+            now,
+        )
+        .unwrap();
+        let (server, msg2) = Session::accept(
+            SessionConfig::default(),
+            Arc::new(Responder::new(&key, &psk)),
+            &msg1,
+            &Prologue::Empty,
+            now,
+        )
+        .unwrap();
+        client.handle_datagram(msg2, now).unwrap();
+        Self {
+            client,
+            server,
+            now,
+            delivered: 0,
+        }
+    }
+
+    fn deliver(&mut self, datagram: Bytes) {
+        let delivered = counted(|| match self.server.handle_datagram(datagram, self.now) {
+            Ok(Received::Packet(p)) => p.events().count() as u64,
+            Ok(Received::Delivered(d)) => d.map(|p| p.events().count() as u64).sum(),
+            Ok(_) => 0,
+            Err(e) => panic!("{e}"),
+        });
+        self.delivered += delivered;
+    }
+
+    /// Control both ways and timers.
+    fn pump(&mut self) {
+        counted(|| {
+            for s in [&self.client, &self.server] {
+                if s.poll_timeout().is_some_and(|t| t <= self.now) {
+                    s.handle_timeout(self.now);
+                }
+            }
+        });
+        while let Some(d) = counted(|| self.server.poll_transmit()) {
+            let d = received(&d);
+            counted(|| {
+                let _ = self.client.handle_datagram(d, self.now);
+            });
+        }
+        while let Some(d) = counted(|| self.client.poll_transmit()) {
+            self.deliver(received(&d));
+        }
+    }
+
+    fn send(&mut self, event: &[Bytes], flags: PacketFlags) {
+        let sent = counted(|| self.client.send(1, event, flags).unwrap());
+        if let Some(d) = sent.datagram {
+            self.deliver(received(&d));
+        }
+        self.now += Duration::from_micros(2);
+        self.pump();
+    }
+}
+
+fn per_packet(flags: PacketFlags) -> (u64, u64, u64) {
+    let mut link = Link::new();
+    link.pump();
+    assert_eq!(link.client.peer_kind(), PeerKind::Netmesh);
+    let event = [Bytes::from(vec![7u8; 64])];
+    for _ in 0..20_000 {
+        link.send(&event, flags);
+    }
+    let packets = 20_000;
+    let before = link.delivered;
+    ALLOCATIONS.with(|n| n.set(0));
+    BYTES.with(|n| n.set(0));
+    for _ in 0..packets {
+        link.send(&event, flags);
+    }
+    let (allocations, bytes) = (ALLOCATIONS.with(Cell::get), BYTES.with(Cell::get));
+    assert_eq!(link.delivered - before, packets, "every packet delivered");
+    let stats = link.server.stats();
+    assert!(stats.control_sent > 0, "control traffic ran in the loop");
+    (allocations, bytes, packets)
+}
+
+#[test]
+fn fire_and_forget_send_and_receive_allocate_nothing_in_steady_state() {
+    let (allocations, bytes, packets) = per_packet(PacketFlags::NONE);
+    assert_eq!(
+        allocations, 0,
+        "{allocations} allocations ({bytes} bytes) for {packets} packets"
+    );
+}
+
+#[test]
+fn reliable_send_and_receive_allocate_at_most_once_per_packet() {
+    let (allocations, bytes, packets) = per_packet(PacketFlags::RELIABLE);
+    assert!(
+        allocations <= packets,
+        "{allocations} allocations ({bytes} bytes) for {packets} packets"
+    );
+    eprintln!("reliable: {allocations} allocations for {packets} packets");
+}
