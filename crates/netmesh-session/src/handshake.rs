@@ -10,6 +10,12 @@
 //! only ever lives inside one call: the [`Initiator`] keeps what it needs to rebuild its
 //! state (its ephemeral secret, the PSK, the prologue), so a refused msg2 leaves it
 //! exactly as it was, and the [`Responder`] keeps nothing per msg1.
+//!
+//! Secrets: our copies (static secret, PSK, ephemeral secret, handshake hash, session
+//! keys) live in buffers wiped on drop. snow 0.10 does not wipe its own `HandshakeState`
+//! (private keys, PSK, chaining key) when it is dropped, nor does blake2 0.10 wipe a MAC
+//! state; keeping each snow state inside one call bounds how long those copies exist,
+//! but they are left in freed memory.
 
 use std::fmt;
 
@@ -369,6 +375,17 @@ impl fmt::Debug for Initiator {
 /// The responder's side: answers each msg1 with msg2 and the session keys. It keeps no
 /// state per msg1, so a refused datagram changes nothing; the caller decides whether a
 /// peer that already has a session may handshake again.
+///
+/// # Repeated msg1
+///
+/// Each answer uses a fresh ephemeral key, so answering the same msg1 twice gives two
+/// different sessions, and the initiator keeps whichever msg2 reaches it first. A msg1
+/// arrives again when it is duplicated on the way or when the initiator resends it
+/// because msg2 was lost (an [`Initiator`] resends the same bytes). The caller should
+/// keep, per peer, the msg1 datagram that made the current session and the msg2 it
+/// sent: the same msg1 again gets the same msg2 again and leaves the session as it is;
+/// a different msg1 that authenticates is a new handshake (net-mesh initiators retry
+/// with a fresh ephemeral key) and replaces it.
 ///
 /// # Examples
 ///
