@@ -147,12 +147,14 @@ impl Node {
             responder: Arc::new(Responder::new(keypair, &config.psk)),
             prologue,
         });
-        let mut socket = netmesh_udp::SocketOptions::default();
         // Each UDP GSO segment must fit the path MTU (the kernel refuses the send with
         // EMSGSIZE otherwise, fragmentation or not), and netmesh packets are up to 8 KiB:
         // GSO only where the MTU is 64 KiB, on loopback. Elsewhere each datagram goes
         // alone and IP fragments it beyond the link MTU, as net-mesh's do.
-        socket.gso = config.loopback;
+        let socket = netmesh_udp::SocketOptions {
+            gso: config.loopback,
+            ..Default::default()
+        };
         let endpoint_config = EndpointConfig {
             accept,
             socket,
