@@ -93,6 +93,32 @@ pub fn write_event(event: &mut [u8], stream: u64, index: u64) {
     filler.copy_from_slice(&PATTERN[start..start + filler.len()]);
 }
 
+/// Appends event `index` of `stream`, `size` bytes, to `out` (without zeroing first).
+///
+/// # Panics
+///
+/// If `size` is outside [`MIN_EVENT_SIZE`]`..=`[`MAX_EVENT_SIZE`].
+///
+/// # Examples
+///
+/// ```
+/// let mut out = bytes::BytesMut::new();
+/// netmesh_cli::events::append_event(&mut out, 1, 2, 20);
+/// let mut written = [0; 20];
+/// netmesh_cli::events::write_event(&mut written, 1, 2);
+/// assert_eq!(out[..], written[..]);
+/// ```
+pub fn append_event(out: &mut bytes::BytesMut, stream: u64, index: u64, size: usize) {
+    assert!(
+        (MIN_EVENT_SIZE..=MAX_EVENT_SIZE).contains(&size),
+        "event size {size} outside {MIN_EVENT_SIZE}..={MAX_EVENT_SIZE}"
+    );
+    out.extend_from_slice(&stream.to_le_bytes());
+    out.extend_from_slice(&index.to_le_bytes());
+    let start = filler_start(stream, index);
+    out.extend_from_slice(&PATTERN[start..start + size - MIN_EVENT_SIZE]);
+}
+
 /// Why an event's bytes are not an event of the tool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum BadEvent {

@@ -89,12 +89,11 @@ fn send_share(
             // One allocation per batch, cut into the batch's events.
             let count = ((total - next[slot]).div_ceil(shape.streams)).min(batch as u64);
             let count = usize::try_from(count).unwrap_or(batch);
-            let mut buffer = BytesMut::zeroed(count * shape.size);
+            let mut buffer = BytesMut::with_capacity(count * shape.size);
             events.clear();
             for _ in 0..count {
-                let mut event = buffer.split_to(shape.size);
-                events::write_event(&mut event, stream, next[slot]);
-                events.push(event.freeze());
+                events::append_event(&mut buffer, stream, next[slot], shape.size);
+                events.push(buffer.split_to(shape.size).freeze());
                 next[slot] += shape.streams;
             }
             peer.send(stream, &events, shape.reliable)?;
