@@ -109,6 +109,18 @@ impl PeerHandle {
         }
     }
 
+    /// Waits up to `limit` until the peer has answered something it was sent (a grant or
+    /// credit arrived) or its kind is known.
+    pub(crate) fn wait_answer(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline
+            && self.peer.stats().control_received == 0
+            && self.peer.kind() == PeerKind::Unknown
+        {
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Events sent so far (first transmissions).
     pub(crate) fn events_sent(&self) -> u64 {
         self.peer.stats().events_sent

@@ -64,7 +64,7 @@ fn hidden_unless_terminal() -> ProgressDrawTarget {
 /// `s mod parts`, so each stream's events leave in order).
 fn send_share(
     peer: &PeerHandle,
-    total: u64,
+    (first, total): (u64, u64),
     shape: Shape,
     part: u64,
     parts: u64,
@@ -73,8 +73,12 @@ fn send_share(
     let mut span = Span::default();
     let batch = batch_len(shape.size);
     let streams: Vec<u64> = (0..shape.streams).filter(|s| s % parts == part).collect();
-    // Per stream, the next index it sends: stream s sends s, s + K, s + 2K, ...
-    let mut next: Vec<u64> = streams.clone();
+    // Per stream, the next index it sends: stream s sends s, s + K, s + 2K, ... from the
+    // first at or after `first` (those before were sent already).
+    let mut next: Vec<u64> = streams
+        .iter()
+        .map(|&s| s + shape.streams * first.saturating_sub(s).div_ceil(shape.streams))
+        .collect();
     let mut events = Vec::with_capacity(batch);
     let mut remaining = streams.len();
     while remaining > 0 {
@@ -114,16 +118,28 @@ fn send_all(
     threads: u64,
     stop: &Arc<AtomicBool>,
 ) -> Result<Span, Failure> {
+    let mut span = Span::default();
+    // Event 0 alone first, and a moment for the peer to answer it: a net-mesh MeshNode
+    // grants stream windows only for packets it accepted, and its 256 KB socket buffer
+    // overflows if the first burst is not held to them. A netmesh peer answers at once
+    // (credit, marker); a NetAdapter never does, and is known after the detection grace.
+    let first = u64::from(total > 0);
+    if total > 0 {
+        let mut event = BytesMut::with_capacity(shape.size);
+        events::append_event(&mut event, 0, 0, shape.size);
+        peer.send(0, &[event.freeze()], shape.reliable)?;
+        span.mark();
+        peer.wait_answer(Duration::from_secs(1));
+    }
     let threads = threads.clamp(1, shape.streams);
     let handles: Vec<_> = (0..threads)
         .map(|part| {
             let (peer, stop) = (peer.clone(), stop.clone());
             thread::Builder::new()
                 .name(format!("sender-{part}"))
-                .spawn(move || send_share(&peer, total, shape, part, threads, &stop))
+                .spawn(move || send_share(&peer, (first, total), shape, part, threads, &stop))
         })
         .collect::<Result<_, _>>()?;
-    let mut span = Span::default();
     let mut failure = None;
     for handle in handles {
         match handle.join() {
