@@ -166,3 +166,102 @@ fn fire_and_forget_losses_through_a_lossy_relay_are_counted() {
     assert!(field("rejected") > 0, "{report}");
     eprintln!("relay: {counts:?}\nlisten: {report}");
 }
+
+/// Garbage, truncated packets, forged packets and forged handshakes sprayed at a
+/// listener while a real sender streams to it: the stream is unaffected, and every bad
+/// datagram is counted as rejected.
+#[test]
+fn a_sprayed_listener_keeps_its_stream_and_counts_every_bad_datagram() {
+    use netmesh_wire::{NetHeader, PacketFlags, HEADER_SIZE, TAG_SIZE};
+    use std::net::UdpSocket;
+
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let events: u64 = 300_000;
+    let dir = TempDir::new("spray");
+    let (key, public) = keygen(&dir, "listener.key");
+    let expect = events.to_string();
+    let (listener, addr) = listen(&key, &psk(11), "127.0.0.1:0", &["--expect", &expect]);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sprayer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let mut state = 0x5eed_u64;
+            let mut next = move || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            };
+            // For the first 300 ms of the stream (it lasts longer): the sprayer is done
+            // well before the listener exits, so every datagram it sent is counted.
+            let start = std::time::Instant::now();
+            let mut sent = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                && start.elapsed() < Duration::from_millis(300)
+            {
+                let kind = next() % 4;
+                let len = 1 + usize::try_from(next() % 1400).unwrap();
+                let datagram: Vec<u8> = match kind {
+                    // Random bytes.
+                    0 => (0..len).map(|_| next().to_le_bytes()[0]).collect(),
+                    // A header alone, cut short.
+                    1 => {
+                        let header = NetHeader::new(next(), 0, 0, [0; 12], 0, 0, PacketFlags::NONE);
+                        header.to_bytes()[..len.min(HEADER_SIZE - 1)].to_vec()
+                    }
+                    // A well-formed packet of a made-up session with a made-up tag.
+                    2 => {
+                        let payload = 32u16;
+                        let header = NetHeader::new(
+                            next(),
+                            1,
+                            next(),
+                            [1; 12],
+                            payload,
+                            1,
+                            PacketFlags::NONE,
+                        );
+                        let mut packet = header.to_bytes().to_vec();
+                        packet.extend(
+                            (0..usize::from(payload) + TAG_SIZE).map(|_| next().to_le_bytes()[0]),
+                        );
+                        packet
+                    }
+                    // A forged handshake initiation (rate-limited or refused).
+                    _ => {
+                        let header = NetHeader::handshake(48);
+                        let mut packet = header.to_bytes().to_vec();
+                        packet.extend((0..48).map(|_| next().to_le_bytes()[0]));
+                        packet
+                    }
+                };
+                if socket.send_to(&datagram, addr).is_ok() {
+                    sent += 1;
+                }
+                if sent % 16 == 0 {
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+            }
+            sent
+        })
+    };
+    let send = send_command(
+        addr,
+        &public,
+        &psk(11),
+        &["--events", &expect, "--streams", "4", "--reliable"],
+    );
+    let sent = run(send, "send", LIMIT);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sprayed = sprayer.join().unwrap();
+    let heard = listener.finish(LIMIT);
+    assert!(sent.status.success(), "send: {sent:?}");
+    assert!(heard.status.success(), "listen: {heard:?}");
+    let report = heard.json();
+    assert_clean(&report, events);
+    assert!(sprayed > 1000, "only {sprayed} sprayed");
+    assert_eq!(report["rejected"].as_u64().unwrap(), sprayed, "{report}");
+    eprintln!("sprayed {sprayed}: {report}");
+}
