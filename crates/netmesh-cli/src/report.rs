@@ -20,7 +20,7 @@ pub struct Report {
     /// Megabytes (10^6) of events per second.
     pub mb_per_s: f64,
     /// Events that never arrived (receiver: gaps per peer and what `--expect` misses;
-    /// sender: events its session gave up on).
+    /// sender: reliable packets its session gave up on, plus replies lost).
     pub lost: u64,
     /// Events that arrived twice.
     pub duplicates: u64,

@@ -127,8 +127,8 @@ fn send_all(
     if total > 0 {
         let mut event = BytesMut::with_capacity(shape.size);
         events::append_event(&mut event, 0, 0, shape.size);
-        peer.send(0, &[event.freeze()], shape.reliable)?;
         span.mark();
+        peer.send(0, &[event.freeze()], shape.reliable)?;
         peer.wait_answer(Duration::from_secs(1));
     }
     let threads = threads.clamp(1, shape.streams);

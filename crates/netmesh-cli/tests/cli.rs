@@ -212,3 +212,29 @@ fn listen_replies_to_each_sender() {
     assert!(heard.status.success(), "{heard:?}");
     assert_clean(&heard.json(), 5000);
 }
+
+/// Three senders at once to one listener: each numbers its events from 0, so loss,
+/// duplication and order are judged per sender, and `--expect` counts across them.
+#[test]
+fn one_listener_serves_three_senders_at_once() {
+    let dir = TempDir::new("many");
+    let (key, public) = keygen(&dir, "listener.key");
+    let (listener, addr) = listen(&key, &psk(4), "127.0.0.1:0", &["--expect", "150000"]);
+    let senders: Vec<_> = [&["--reliable"][..], &[], &["--reliable", "--size", "300"]]
+        .into_iter()
+        .map(|extra| {
+            let mut args = vec!["--events", "50000", "--streams", "3"];
+            args.extend_from_slice(extra);
+            Running::spawn(send_command(addr, &public, &psk(4), &args), "send")
+        })
+        .collect();
+    for sender in senders {
+        let sent = sender.finish(LIMIT);
+        assert!(sent.status.success(), "{sent:?}");
+    }
+    let heard = listener.finish(LIMIT);
+    assert!(heard.status.success(), "{heard:?}");
+    let report = heard.json();
+    assert_clean(&report, 150_000);
+    assert_eq!(report["peers"], 3, "{report}");
+}
