@@ -67,14 +67,19 @@ pub(crate) fn run(count: usize) -> Result<Heard, Box<dyn Error>> {
     let mut heard = Heard::default();
     let mut to_client: Option<Peer> = None;
     while heard.server.len() < 2 * count {
-        match server.recv_event(WAIT).ok_or("the server heard nothing for 5 s")? {
+        match server
+            .recv_event(WAIT)
+            .ok_or("the server heard nothing for 5 s")?
+        {
             Event::Connected(peer) => {
                 println!("server: {} connected", peer.addr());
                 to_client = Some(peer);
             }
             Event::Delivery(delivery) => {
                 let stream = delivery.stream_id();
-                heard.server.extend(delivery.events().map(|event| (stream, event)));
+                heard
+                    .server
+                    .extend(delivery.events().map(|event| (stream, event)));
             }
             other => println!("server: {other:?}"),
         }
@@ -84,11 +89,14 @@ pub(crate) fn run(count: usize) -> Result<Heard, Box<dyn Error>> {
     let to_client = to_client.ok_or("no Connected event")?;
     to_client.send(0, &events("server", 0), true)?;
     while heard.client.len() < count {
-        if let Event::Delivery(delivery) =
-            client.recv_event(WAIT).ok_or("the client heard nothing for 5 s")?
+        if let Event::Delivery(delivery) = client
+            .recv_event(WAIT)
+            .ok_or("the client heard nothing for 5 s")?
         {
             let stream = delivery.stream_id();
-            heard.client.extend(delivery.events().map(|event| (stream, event)));
+            heard
+                .client
+                .extend(delivery.events().map(|event| (stream, event)));
         }
     }
 
@@ -105,7 +113,12 @@ pub(crate) fn run(count: usize) -> Result<Heard, Box<dyn Error>> {
 #[allow(dead_code)] // the tests include this file and call `run` only
 fn main() -> Result<(), Box<dyn Error>> {
     let heard = run(1000)?;
-    for (stream, event) in heard.server.iter().take(2).chain(heard.client.iter().take(1)) {
+    for (stream, event) in heard
+        .server
+        .iter()
+        .take(2)
+        .chain(heard.client.iter().take(1))
+    {
         println!("stream {stream}: {}", String::from_utf8_lossy(event));
     }
     println!(

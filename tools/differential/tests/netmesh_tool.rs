@@ -110,11 +110,19 @@ impl Proc {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 break status;
             }
-            assert!(start.elapsed() < LIMIT, "{}: still running after {LIMIT:?}", self.what);
+            assert!(
+                start.elapsed() < LIMIT,
+                "{}: still running after {LIMIT:?}",
+                self.what
+            );
             thread::sleep(Duration::from_millis(20));
         };
         let rest: Vec<String> = self.lines.iter().collect();
-        let last = rest.last().or(self.seen.last()).cloned().unwrap_or_default();
+        let last = rest
+            .last()
+            .or(self.seen.last())
+            .cloned()
+            .unwrap_or_default();
         let stderr = self.stderr.recv().unwrap_or_default();
         (status.success(), last, stderr)
     }
@@ -130,7 +138,10 @@ impl Drop for Proc {
 /// A number field of a one-line JSON object (no nesting needed here).
 fn field(json: &str, name: &str) -> u64 {
     let key = format!("\"{name}\":");
-    let at = json.find(&key).unwrap_or_else(|| panic!("no {name} in {json}")) + key.len();
+    let at = json
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in {json}"))
+        + key.len();
     json[at..]
         .chars()
         .take_while(char::is_ascii_digit)
@@ -147,7 +158,10 @@ fn assert_clean(json: &str, events: u64, what: &str) {
 }
 
 fn mesh_wire_id() -> String {
-    let out = refnode().args(["mesh-id", MESH_SEED]).output().expect("refnode mesh-id");
+    let out = refnode()
+        .args(["mesh-id", MESH_SEED])
+        .output()
+        .expect("refnode mesh-id");
     assert!(out.status.success());
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
@@ -158,21 +172,44 @@ fn netmesh_listens(kind: &str) {
     let dir = std::env::temp_dir().join(format!("netmesh-vs-{kind}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let key = dir.join("listener.key");
-    let out = Command::new(&netmesh).arg("keygen").arg("--out").arg(&key).output().expect("keygen");
+    let out = Command::new(&netmesh)
+        .arg("keygen")
+        .arg("--out")
+        .arg(&key)
+        .output()
+        .expect("keygen");
     assert!(out.status.success(), "keygen: {out:?}");
     let public = String::from_utf8_lossy(&out.stdout).trim().to_owned();
 
     let mut listen = Command::new(&netmesh);
     listen
-        .args(["listen", "--bind", "127.0.0.1:0", "--psk", PSK, "--json", "--key"])
+        .args([
+            "listen",
+            "--bind",
+            "127.0.0.1:0",
+            "--psk",
+            PSK,
+            "--json",
+            "--key",
+        ])
         .arg(&key)
-        .args(["--expect", &EVENTS.to_string(), "--reply", &REPLIES.to_string()]);
+        .args([
+            "--expect",
+            &EVENTS.to_string(),
+            "--reply",
+            &REPLIES.to_string(),
+        ]);
     let mut send = refnode();
     send.args(["send", "--kind", kind, "--psk", PSK, "--peer-key", &public])
         .args(["--events", &EVENTS.to_string(), "--streams", "2"])
         .args(["--expect-reply", &REPLIES.to_string()]);
     if kind == "mesh" {
-        listen.args(["--node-id", &NETMESH_ID.to_string(), "--peer-id", &mesh_wire_id()]);
+        listen.args([
+            "--node-id",
+            &NETMESH_ID.to_string(),
+            "--peer-id",
+            &mesh_wire_id(),
+        ]);
         send.args(["--seed", MESH_SEED, "--peer-id", &NETMESH_ID.to_string()]);
     }
     let mut listener = Proc::spawn(listen, "netmesh listen");
@@ -193,9 +230,12 @@ fn netmesh_listens(kind: &str) {
 fn net_mesh_listens(kind: &str) {
     let netmesh = netmesh_bin();
     let mut listen = refnode();
-    listen
-        .args(["listen", "--kind", kind, "--psk", PSK])
-        .args(["--expect", &EVENTS.to_string(), "--reply", &REPLIES.to_string()]);
+    listen.args(["listen", "--kind", kind, "--psk", PSK]).args([
+        "--expect",
+        &EVENTS.to_string(),
+        "--reply",
+        &REPLIES.to_string(),
+    ]);
     if kind == "mesh" {
         listen.args(["--seed", MESH_SEED, "--peer-id", &NETMESH_ID.to_string()]);
     }
@@ -203,8 +243,17 @@ fn net_mesh_listens(kind: &str) {
     let addr = listener.line_after("listening on ");
     let public = listener.line_after("public key ");
     let mut send = Command::new(&netmesh);
-    send.args(["send", "--to", &addr, "--peer-key", &public, "--psk", PSK, "--json"])
-        .args(["--events", &EVENTS.to_string(), "--streams", "2"]);
+    send.args([
+        "send",
+        "--to",
+        &addr,
+        "--peer-key",
+        &public,
+        "--psk",
+        PSK,
+        "--json",
+    ])
+    .args(["--events", &EVENTS.to_string(), "--streams", "2"]);
     if kind == "mesh" {
         let wire_id = listener.line_after("node id ");
         send.args(["--node-id", &NETMESH_ID.to_string(), "--peer-id", &wire_id]);
@@ -215,7 +264,11 @@ fn net_mesh_listens(kind: &str) {
     eprintln!("{kind}: netmesh send: {sent}\n{kind}: refnode listen: {heard}");
     assert!(sent_ok, "netmesh send: {sent}\n{sent_err}");
     assert_eq!(field(&sent, "events"), EVENTS, "{sent}");
-    assert_eq!(field(&sent, "replies"), REPLIES, "netmesh send heard the replies: {sent}");
+    assert_eq!(
+        field(&sent, "replies"),
+        REPLIES,
+        "netmesh send heard the replies: {sent}"
+    );
     for name in ["lost", "duplicates", "out_of_order", "corrupt"] {
         assert_eq!(field(&sent, name), 0, "netmesh send: {name}: {sent}");
     }
