@@ -63,6 +63,11 @@ pub(crate) struct Shape {
     /// Reliable streams: retransmitted until delivered, in order (netmesh peers).
     #[arg(long)]
     pub(crate) reliable: bool,
+    /// Towards a net-mesh node that grants no flow control (a NetAdapter): at most this
+    /// many MB of events a second, in small bursts, so its socket buffer keeps up
+    /// (0: as fast as possible).
+    #[arg(long, value_name = "MB_PER_S", default_value_t = 32.0, value_parser = rate)]
+    pub(crate) pace: f64,
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +194,13 @@ fn seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => Ok(secs),
         _ => Err(format!("'{text}' is not a positive number of seconds")),
+    }
+}
+
+fn rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate >= 0.0 => Ok(rate),
+        _ => Err(format!("'{text}' is not a rate in MB/s (0 or more)")),
     }
 }
 

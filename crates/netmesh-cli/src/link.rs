@@ -121,6 +121,11 @@ impl PeerHandle {
         }
     }
 
+    /// Whether the peer has sent any control message (credit, ACK, grant).
+    pub(crate) fn has_answered(&self) -> bool {
+        self.peer.stats().control_received > 0
+    }
+
     /// Events sent so far (first transmissions).
     pub(crate) fn events_sent(&self) -> u64 {
         self.peer.stats().events_sent

@@ -308,6 +308,11 @@ mod tests {
             let (len, from) = client.recv_from(&mut buf).unwrap();
             assert_eq!((&buf[..len], from), (&[round, 9][..], relay.local_addr()));
         }
+        // The relay counts a datagram just after sending it: give the last one a moment.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while relay.counts().forwarded < 20 && std::time::Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(1));
+        }
         let counts = relay.counts();
         assert_eq!((counts.received, counts.forwarded), (20, 20));
     }

@@ -68,10 +68,16 @@ fn send_share(
     shape: Shape,
     part: u64,
     parts: u64,
-    stop: &AtomicBool,
+    (stop, pace): (&AtomicBool, Option<f64>),
 ) -> Result<Span, Failure> {
     let mut span = Span::default();
-    let batch = batch_len(shape.size);
+    // Paced: calls of about 2 packets, each after the time its bytes take at the rate.
+    let batch = match pace {
+        Some(_) => ((2 * netmesh_wire::MAX_PAYLOAD_SIZE) / (shape.size + 4)).max(1),
+        None => batch_len(shape.size),
+    };
+    let started = Instant::now();
+    let mut bytes_sent = 0u64;
     let streams: Vec<u64> = (0..shape.streams).filter(|s| s % parts == part).collect();
     // Per stream, the next index it sends: stream s sends s, s + K, s + 2K, ... from the
     // first at or after `first` (those before were sent already).
@@ -102,6 +108,14 @@ fn send_share(
             }
             peer.send(stream, &events, shape.reliable)?;
             span.mark();
+            if let Some(bytes_per_s) = pace {
+                bytes_sent += (count * shape.size) as u64;
+                #[allow(clippy::cast_precision_loss)] // a pace, not a count
+                let due = Duration::from_secs_f64(bytes_sent as f64 / bytes_per_s);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    thread::sleep(wait);
+                }
+            }
             if next[slot] < total {
                 remaining += 1;
             }
@@ -132,12 +146,18 @@ fn send_all(
         peer.wait_answer(Duration::from_secs(1));
     }
     let threads = threads.clamp(1, shape.streams);
+    // A peer that answered nothing and is known to be net-mesh is a NetAdapter: no
+    // grants, no credit, a default-sized socket buffer. Pace towards it.
+    let pace = (shape.pace > 0.0 && peer.is_net_mesh() && !peer.has_answered())
+        .then(|| shape.pace * 1e6 / threads as f64);
     let handles: Vec<_> = (0..threads)
         .map(|part| {
             let (peer, stop) = (peer.clone(), stop.clone());
             thread::Builder::new()
                 .name(format!("sender-{part}"))
-                .spawn(move || send_share(&peer, (first, total), shape, part, threads, &stop))
+                .spawn(move || {
+                    send_share(&peer, (first, total), shape, part, threads, (&stop, pace))
+                })
         })
         .collect::<Result<_, _>>()?;
     let mut failure = None;
@@ -488,6 +508,7 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<bool, Failure> {
         size: args.size,
         streams: args.senders,
         reliable: args.reliable,
+        pace: 0.0,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let sending = {
