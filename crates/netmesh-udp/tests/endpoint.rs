@@ -189,33 +189,44 @@ fn two_endpoints_exchange_events_both_ways() {
     println!("server: {stats:?}");
 }
 
-#[test]
-fn many_peers_to_one_listener() {
-    let keys = Arc::new(keys());
-    let server = Arc::new(listener(&keys, |_| {}));
-    let peers = 8;
-    let per_peer = 5_000;
-    let senders: Vec<_> = (0..peers)
+/// `peers` threads, each with its own endpoint, connect to `server` and send `per_peer`
+/// reliable events of `size` bytes on stream `p` (its index); each returns its endpoint,
+/// kept until the listener has everything (its ACKs and retransmissions).
+fn spawn_clients(
+    keys: &Arc<Keys>,
+    server: SocketAddr,
+    peers: u64,
+    per_peer: u64,
+    size: usize,
+) -> Vec<thread::JoinHandle<Endpoint>> {
+    (0..peers)
         .map(|p| {
-            let (keys, server_addr) = (Arc::clone(&keys), server.local_addr());
+            let keys = Arc::clone(keys);
             thread::spawn(move || {
                 let client = dialer(|_| {});
                 let peer = client
                     .connect(
-                        server_addr,
+                        server,
                         &keys.keypair.public_key(),
                         &keys.psk,
                         &Prologue::Empty,
                         Duration::from_secs(10),
                     )
                     .unwrap();
-                send_stream(&peer, p, per_peer, 100, true);
-                // Keep the endpoint (its ACKs and retransmissions) until the listener
-                // has everything.
+                send_stream(&peer, p, per_peer, size, true);
                 client
             })
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn many_peers_to_one_listener() {
+    let keys = Arc::new(keys());
+    let server = Arc::new(listener(&keys, |_| {}));
+    let peers = 8;
+    let per_peer = 5_000;
+    let senders = spawn_clients(&keys, server.local_addr(), peers, per_peer, 100);
     let mut seen = Seen::default();
     let collector = {
         let server = Arc::clone(&server);
@@ -244,25 +255,7 @@ fn a_listener_with_two_reuseport_receivers_serves_every_peer() {
     assert!(sockets.iter().all(|s| s.local_addr == server.local_addr()));
     let peers = 6;
     let per_peer = 3_000;
-    let senders: Vec<_> = (0..peers)
-        .map(|p| {
-            let (keys, server_addr) = (Arc::clone(&keys), server.local_addr());
-            thread::spawn(move || {
-                let client = dialer(|_| {});
-                let peer = client
-                    .connect(
-                        server_addr,
-                        &keys.keypair.public_key(),
-                        &keys.psk,
-                        &Prologue::Empty,
-                        Duration::from_secs(10),
-                    )
-                    .unwrap();
-                send_stream(&peer, p, per_peer, 200, true);
-                client
-            })
-        })
-        .collect();
+    let senders = spawn_clients(&keys, server.local_addr(), peers, per_peer, 200);
     let mut seen = Seen::default();
     seen.collect(&server, peers * per_peer, 200, true);
     let clients: Vec<Endpoint> = senders.into_iter().map(|s| s.join().unwrap()).collect();
