@@ -4,6 +4,7 @@
 use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -124,6 +125,10 @@ pub struct BatchSocket {
     info: SocketInfo,
     gso: bool,
     gro: bool,
+    /// Segments at least this long are sent without GSO: a GSO send of them was refused
+    /// (each segment must fit the path MTU: 8 KiB segments fail over a 1500-byte link
+    /// with EMSGSIZE, where single datagrams are fragmented by IP).
+    gso_refused_from: AtomicUsize,
 }
 
 impl BatchSocket {
@@ -186,6 +191,7 @@ impl BatchSocket {
             info,
             gso,
             gro,
+            gso_refused_from: AtomicUsize::new(usize::MAX),
         })
     }
 
@@ -206,12 +212,40 @@ impl BatchSocket {
         info
     }
 
-    /// Datagrams one send may carry now (1: no GSO).
-    pub(crate) fn gso_segments(&self) -> usize {
-        if self.gso {
+    /// Datagrams of `segment` bytes one send may carry now (1: no GSO).
+    pub(crate) fn gso_segments(&self, segment: usize) -> usize {
+        if self.gso && segment < self.gso_refused_from.load(Ordering::Relaxed) {
             self.state.max_gso_segments()
         } else {
             1
+        }
+    }
+
+    /// Sends `contents`, `count` datagrams of `segment` bytes (the last may be shorter),
+    /// with one GSO call, or one call per datagram if GSO is refused (then segments this
+    /// long are not tried with GSO again). Returns the number of calls.
+    fn send_run(
+        &self,
+        dest: SocketAddr,
+        contents: &[u8],
+        segment: usize,
+        count: usize,
+        deadline: Instant,
+    ) -> io::Result<usize> {
+        if count <= 1 {
+            self.send_transmit(dest, contents, None, deadline)?;
+            return Ok(1);
+        }
+        match self.send_transmit(dest, contents, Some(segment), deadline) {
+            Ok(()) => Ok(1),
+            Err(error) if is_gso_refusal(&error) => {
+                self.gso_refused_from.fetch_min(segment, Ordering::Relaxed);
+                for datagram in contents.chunks(segment) {
+                    self.send_transmit(dest, datagram, None, deadline)?;
+                }
+                Ok(count)
+            }
+            Err(error) => Err(error),
         }
     }
 
@@ -238,40 +272,21 @@ impl BatchSocket {
         timeout: Duration,
     ) -> io::Result<usize> {
         let deadline = Instant::now() + timeout;
-        let max_segments = if self.gso {
-            self.state.max_gso_segments()
-        } else {
-            1
-        };
         let mut calls = 0;
         let mut start = 0;
         while start < packets.len() {
+            let max_segments = self.gso_segments(packets[start].len());
             let end = gso_run(&packets[start..], max_segments) + start;
             let run = &packets[start..end];
-            if run.len() == 1 {
-                self.send_transmit(dest, &run[0], None, deadline)?;
+            calls += if run.len() == 1 {
+                self.send_run(dest, &run[0], run[0].len(), 1, deadline)?
             } else {
                 scratch.clear();
                 for packet in run {
                     scratch.extend_from_slice(packet);
                 }
-                let sent = self.send_transmit(dest, scratch, Some(run[0].len()), deadline);
-                match sent {
-                    Ok(()) => {}
-                    // The device or the kernel refused segmentation after all: quinn-udp
-                    // has turned GSO off; send this run one datagram at a time.
-                    Err(error) if is_gso_refusal(&error) => {
-                        for packet in run {
-                            self.send_transmit(dest, packet, None, deadline)?;
-                            calls += 1;
-                        }
-                        start = end;
-                        continue;
-                    }
-                    Err(error) => return Err(error),
-                }
-            }
-            calls += 1;
+                self.send_run(dest, scratch, run[0].len(), run.len(), deadline)?
+            };
             start = end;
         }
         Ok(calls)
@@ -378,7 +393,7 @@ impl SendQueue {
         datagram: &[u8],
         deadline: Instant,
     ) -> io::Result<()> {
-        let max_segments = socket.gso_segments();
+        let max_segments = socket.gso_segments(datagram.len());
         if max_segments <= 1 || datagram.is_empty() {
             self.flush(socket, dest, deadline)?;
             socket.send_transmit(dest, datagram, None, deadline)?;
@@ -415,31 +430,12 @@ impl SendQueue {
         let (count, segment) = (self.count, self.segment);
         self.count = 0;
         self.closed = false;
-        let segment_size = (count > 1).then_some(segment);
-        let result = match socket.send_transmit(dest, &self.buf, segment_size, deadline) {
-            Err(error) if count > 1 && is_gso_refusal(&error) => {
-                // The device or the kernel refused segmentation after all: quinn-udp
-                // has turned GSO off; one datagram at a time.
-                let mut result = Ok(());
-                for chunk in self.buf.chunks(segment) {
-                    result = socket.send_transmit(dest, chunk, None, deadline);
-                    if result.is_err() {
-                        break;
-                    }
-                    self.calls += 1;
-                }
-                self.count_sent(0, self.buf.len(), count);
-                result
-            }
-            result => {
-                if result.is_ok() {
-                    self.count_sent(1, self.buf.len(), count);
-                }
-                result
-            }
-        };
+        let result = socket.send_run(dest, &self.buf, segment, count, deadline);
+        if let Ok(calls) = result {
+            self.count_sent(calls, self.buf.len(), count);
+        }
         self.buf.clear();
-        result
+        result.map(drop)
     }
 
     fn count_sent(&mut self, calls: usize, bytes: usize, datagrams: usize) {
@@ -505,11 +501,16 @@ fn gso_run(packets: &[Bytes], max_segments: usize) -> usize {
     count
 }
 
+/// Errors with which the kernel refuses a GSO send it would take as single datagrams:
+/// `EMSGSIZE` (a segment longer than the path MTU allows), `EINVAL` and `EIO` (the
+/// device cannot segment; quinn-udp then turns GSO off for the socket).
 fn is_gso_refusal(error: &io::Error) -> bool {
+    use rustix::io::Errno;
     matches!(
         error.raw_os_error(),
-        Some(code) if code == rustix::io::Errno::INVAL.raw_os_error()
-            || code == rustix::io::Errno::IO.raw_os_error()
+        Some(code) if [Errno::MSGSIZE, Errno::INVAL, Errno::IO]
+            .iter()
+            .any(|errno| errno.raw_os_error() == code)
     )
 }
 
