@@ -4,7 +4,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -18,6 +17,7 @@ use netmesh_session::{
 use netmesh_wire::{NetHeader, PacketFlags, WireError, MAGIC};
 
 use crate::peer::{Peer, PeerInner, Phase};
+use crate::queue::EventQueue;
 use crate::ratelimit::RateLimiter;
 use crate::socket::SendQueue;
 use crate::stats::{add, add_session_stats, bump, RejectedCounters, TrafficCounters};
@@ -171,7 +171,7 @@ pub(crate) struct Shared {
     max_peers: usize,
     peers: RwLock<HashMap<SocketAddr, Arc<PeerInner>>>,
     limiter: Mutex<RateLimiter>,
-    events: SyncSender<Event>,
+    queue: EventQueue,
     on_event: Option<EventHandler>,
     pub(crate) traffic: TrafficCounters,
     rejected: RejectedCounters,
@@ -196,7 +196,6 @@ pub(crate) struct Shared {
 /// See the crate documentation.
 pub struct Endpoint {
     shared: Arc<Shared>,
-    events: Mutex<Option<Receiver<Event>>>,
     threads: Vec<JoinHandle<()>>,
     local_addr: SocketAddr,
 }
@@ -234,7 +233,6 @@ impl Endpoint {
                 .unwrap_or(MAX_CREDIT_WINDOW)
                 .clamp(8, MAX_CREDIT_WINDOW);
         }
-        let (tx, rx) = mpsc::sync_channel(config.event_queue.max(1));
         let shared = Arc::new(Shared {
             sockets,
             accept: config.accept,
@@ -246,7 +244,7 @@ impl Endpoint {
                 config.handshake_rate,
                 config.rate_limit_sources,
             )),
-            events: tx,
+            queue: EventQueue::new(config.event_queue),
             on_event: config.on_event,
             traffic: TrafficCounters::default(),
             rejected: RejectedCounters::default(),
@@ -258,7 +256,6 @@ impl Endpoint {
         });
         let mut endpoint = Self {
             shared: Arc::clone(&shared),
-            events: Mutex::new(Some(rx)),
             threads: Vec::new(),
             local_addr,
         };
@@ -369,14 +366,12 @@ impl Endpoint {
     /// The next event, waiting up to `timeout`; `None` when none came (or the endpoint
     /// is closing, or events go to an [`EndpointConfig::on_event`] handler).
     pub fn recv_event(&self, timeout: Duration) -> Option<Event> {
-        let events = lock(&self.events);
-        events.as_ref()?.recv_timeout(timeout).ok()
+        self.shared.queue.pop(timeout)
     }
 
     /// The next event if one is queued.
     pub fn try_recv_event(&self) -> Option<Event> {
-        let events = lock(&self.events);
-        events.as_ref()?.try_recv().ok()
+        self.shared.queue.pop(Duration::ZERO)
     }
 
     /// The session with `addr`, if there is one (established or handshaking).
@@ -418,8 +413,8 @@ impl Endpoint {
 impl Drop for Endpoint {
     fn drop(&mut self) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
-        // A receive thread waiting on a full event queue gets an error and moves on.
-        drop(lock(&self.events).take());
+        // A receive thread waiting on a full event queue is released.
+        self.shared.queue.close();
         self.shared.wake_timer();
         for handle in self.threads.drain(..) {
             // A panicked thread has nothing left to clean up.
@@ -453,6 +448,8 @@ pub(crate) struct TxScratch {
 
 thread_local! {
     pub(crate) static TX: RefCell<TxScratch> = RefCell::new(TxScratch::default());
+    /// Events an endpoint thread emitted and has not queued yet.
+    static PENDING: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Shared {
@@ -573,8 +570,13 @@ impl Shared {
             (handler.0)(event);
             return;
         }
-        // The application dropped its endpoint: nothing to deliver to.
-        let _ = self.events.send(event);
+        // Queued at the end of this thread's receive batch or timer tick.
+        PENDING.with(|pending| pending.borrow_mut().push(event));
+    }
+
+    /// Queues what this thread emitted since the last call.
+    fn flush_events(&self) {
+        PENDING.with(|pending| self.queue.push_all(&mut pending.borrow_mut()));
     }
 
     /// Forgets `peer` (if it is still the session for its address) and closes its
@@ -813,6 +815,7 @@ fn receive_loop(shared: &Arc<Shared>, index: usize) {
         for peer in touched.drain(..) {
             shared.service(&peer, &mut tx);
         }
+        shared.flush_events();
     }
 }
 
@@ -836,6 +839,7 @@ fn timer_loop(shared: &Arc<Shared>) {
             peer.session.handle_timeout(now);
             shared.service(&peer, &mut tx);
         }
+        shared.flush_events();
         let guard = lock(&shared.timer_lock);
         if shared.shutdown.load(Ordering::Relaxed) {
             break;
