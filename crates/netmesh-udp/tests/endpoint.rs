@@ -221,6 +221,32 @@ fn spawn_clients(
 }
 
 #[test]
+fn four_threads_send_through_one_peer_handle() {
+    let keys = keys();
+    let server = listener(&keys, |_| {});
+    let client = dialer(|_| {});
+    let peer = connect(&client, &server, &keys);
+    let threads: Vec<_> = (0..4u64)
+        .map(|stream| {
+            let peer = peer.clone();
+            // Two reliable streams, two fire-and-forget ones, all at once.
+            thread::spawn(move || send_stream(&peer, stream, 20_000, 64, stream % 2 == 0))
+        })
+        .collect();
+    let mut seen = Seen::default();
+    seen.collect(&server, 80_000, 64, false);
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(seen.out_of_order, 0);
+    assert_eq!(seen.next.len(), 4);
+    assert!(seen.next.values().all(|&n| n == 20_000));
+    let stats = server.stats();
+    assert_eq!(stats.rejected.total(), 0, "{stats:?}");
+    assert_eq!(stats.sessions.lost_packets, 0, "{stats:?}");
+}
+
+#[test]
 fn many_peers_to_one_listener() {
     let keys = Arc::new(keys());
     let server = Arc::new(listener(&keys, |_| {}));
