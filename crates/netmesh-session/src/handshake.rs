@@ -10,6 +10,12 @@
 //! only ever lives inside one call: the [`Initiator`] keeps what it needs to rebuild its
 //! state (its ephemeral secret, the PSK, the prologue), so a refused msg2 leaves it
 //! exactly as it was, and the [`Responder`] keeps nothing per msg1.
+//!
+//! Secrets: our copies (static secret, PSK, ephemeral secret, handshake hash, session
+//! keys) live in buffers wiped on drop. snow 0.10 does not wipe its own `HandshakeState`
+//! (private keys, PSK, chaining key) when it is dropped, nor does blake2 0.10 wipe a MAC
+//! state; keeping each snow state inside one call bounds how long those copies exist,
+//! but they are left in freed memory.
 
 use std::fmt;
 
@@ -100,11 +106,9 @@ pub enum HandshakeError {
     },
 }
 
-impl From<crate::keys::KeyError> for HandshakeError {
-    fn from(_: crate::keys::KeyError) -> Self {
-        // random_secret is the only key operation here, and it fails only this way.
-        Self::RandomUnavailable
-    }
+/// A fresh ephemeral secret; the generator is the only thing that can fail.
+fn fresh_ephemeral() -> Result<Zeroizing<[u8; KEY_LEN]>, HandshakeError> {
+    random_secret().map_err(|_| HandshakeError::RandomUnavailable)
 }
 
 /// Checks a datagram is a well-formed handshake packet carrying one Noise message and
@@ -256,7 +260,7 @@ impl Initiator {
         psk: &Psk,
         prologue: &Prologue,
     ) -> Result<Self, HandshakeError> {
-        Self::with_ephemeral(responder, psk, prologue, random_secret()?)
+        Self::with_ephemeral(responder, psk, prologue, fresh_ephemeral()?)
     }
 
     /// As [`new`](Self::new) with a fixed ephemeral secret, for known-answer tests only:
@@ -370,6 +374,17 @@ impl fmt::Debug for Initiator {
 /// state per msg1, so a refused datagram changes nothing; the caller decides whether a
 /// peer that already has a session may handshake again.
 ///
+/// # Repeated msg1
+///
+/// Each answer uses a fresh ephemeral key, so answering the same msg1 twice gives two
+/// different sessions, and the initiator keeps whichever msg2 reaches it first. A msg1
+/// arrives again when it is duplicated on the way or when the initiator resends it
+/// because msg2 was lost (an [`Initiator`] resends the same bytes). The caller should
+/// keep, per peer, the msg1 datagram that made the current session and the msg2 it
+/// sent: the same msg1 again gets the same msg2 again and leaves the session as it is;
+/// a different msg1 that authenticates is a new handshake (net-mesh initiators retry
+/// with a fresh ephemeral key) and replaces it.
+///
 /// # Examples
 ///
 /// ```
@@ -424,7 +439,7 @@ impl Responder {
     ) -> Result<(SessionKeys, Bytes), HandshakeError> {
         let message = handshake_message(datagram)?;
         check_ephemeral(message)?;
-        self.respond_checked(message, prologue, &random_secret()?)
+        self.respond_checked(message, prologue, &fresh_ephemeral()?)
     }
 
     /// As [`respond`](Self::respond) with a fixed ephemeral secret, for known-answer
