@@ -311,7 +311,7 @@ impl Endpoint {
     /// [`ConnectError::Handshake`] when the handshake cannot start,
     /// [`ConnectError::TimedOut`] when no valid msg2 arrived in time,
     /// [`ConnectError::InProgress`] when another call is handshaking with `addr`,
-    /// [`ConnectError::Io`] when msg1 cannot be sent, [`ConnectError::EndpointClosed`].
+    /// [`ConnectError::Io`] when msg1 cannot be sent.
     pub fn connect(
         &self,
         addr: SocketAddr,
@@ -321,9 +321,6 @@ impl Endpoint {
         timeout: Duration,
     ) -> Result<Peer, ConnectError> {
         let shared = &self.shared;
-        if shared.shutdown.load(Ordering::Relaxed) {
-            return Err(ConnectError::EndpointClosed);
-        }
         let now = Instant::now();
         let (session, msg1) =
             Session::connect(shared.session_config.clone(), peer_key, psk, prologue, now)

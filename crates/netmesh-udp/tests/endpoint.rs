@@ -610,3 +610,110 @@ fn a_wrong_psk_is_refused_and_counted() {
     assert!(stats.rejected.handshake_refused >= 1, "{stats:?}");
     assert_eq!(stats.peers, 0);
 }
+
+#[test]
+fn binding_an_address_in_use_fails() {
+    let first = dialer(|_| {});
+    let second = Endpoint::bind(EndpointConfig::new(first.local_addr()));
+    assert!(
+        matches!(second, Err(netmesh_udp::BindError::Socket { addr, .. }) if addr == first.local_addr()),
+        "{second:?}"
+    );
+}
+
+#[test]
+fn a_second_connect_while_one_is_handshaking_is_refused() {
+    let keys = Arc::new(keys());
+    let nobody = UdpSocket::bind(LOCALHOST).unwrap();
+    let addr = nobody.local_addr().unwrap();
+    let client = Arc::new(dialer(|_| {}));
+    let first = {
+        let (client, keys) = (Arc::clone(&client), Arc::clone(&keys));
+        thread::spawn(move || {
+            client.connect(
+                addr,
+                &keys.keypair.public_key(),
+                &keys.psk,
+                &Prologue::Empty,
+                Duration::from_millis(800),
+            )
+        })
+    };
+    // The first call's msg1 is on its way once the silent socket sees it.
+    nobody
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    nobody.recv_from(&mut [0; 256]).unwrap();
+    let second = client.connect(
+        addr,
+        &keys.keypair.public_key(),
+        &keys.psk,
+        &Prologue::Empty,
+        Duration::from_millis(100),
+    );
+    assert!(
+        matches!(second, Err(netmesh_udp::ConnectError::InProgress(a)) if a == addr),
+        "{second:?}"
+    );
+    let first = first.join().unwrap();
+    assert!(
+        matches!(first, Err(netmesh_udp::ConnectError::TimedOut(a)) if a == addr),
+        "{first:?}"
+    );
+}
+
+#[test]
+fn sends_the_session_refuses_say_why_and_how_many_went_out() {
+    let keys = keys();
+    let server = listener(&keys, |_| {});
+    let client = dialer(|_| {});
+    let peer = connect(&client, &server, &keys);
+    let reserved = peer.send(u64::MAX, &[Bytes::from_static(b"x")], false);
+    assert!(
+        matches!(
+            reserved,
+            Err(netmesh_udp::SendError::Session {
+                sent: 0,
+                source: netmesh_session::SendError::ReservedStream
+            })
+        ),
+        "{reserved:?}"
+    );
+    let events = [Bytes::from_static(b"fits"), Bytes::from(vec![0; 9000])];
+    let too_large = peer.send(3, &events, false);
+    assert!(
+        matches!(
+            too_large,
+            Err(netmesh_udp::SendError::Session {
+                sent: 1,
+                source: netmesh_session::SendError::Build(_)
+            })
+        ),
+        "{too_large:?}"
+    );
+}
+
+#[test]
+fn a_receiver_that_stops_granting_credit_times_the_sender_out() {
+    let keys = keys();
+    // Nobody reads the listener's events: its receive thread stops at the full queue, so
+    // no more credit goes out.
+    let server = listener(&keys, |config| config.event_queue = 1);
+    let client = dialer(|config| config.send_timeout = Duration::from_millis(300));
+    let peer = connect(&client, &server, &keys);
+    let events: Vec<Bytes> = (0..300_000).map(|i| event(0, i, 64)).collect();
+    let start = Instant::now();
+    let result = peer.send(0, &events, false);
+    let sent = match result {
+        Err(netmesh_udp::SendError::TimedOut { sent }) => sent,
+        other => panic!("expected a credit timeout, got {other:?}"),
+    };
+    println!(
+        "{sent} events sent before the credit stopped, after {:?}",
+        start.elapsed()
+    );
+    assert!(sent > 0 && sent < events.len());
+    assert!(client.stats().sessions.blocked > 0);
+    // Dropping the listener releases its blocked threads.
+    drop(server);
+}
