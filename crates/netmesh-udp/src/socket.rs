@@ -147,31 +147,21 @@ impl BatchSocket {
             options.recv_buffer,
             Socket::set_recv_buffer_size,
             Socket::recv_buffer_size,
-            |s, n| rustix::net::sockopt::set_socket_recv_buffer_size_force(s, n),
+            os::force_recv_buffer,
         );
         let (send_granted, send_forced) = request_buffer(
             &socket,
             options.send_buffer,
             Socket::set_send_buffer_size,
             Socket::send_buffer_size,
-            |s, n| rustix::net::sockopt::set_socket_send_buffer_size_force(s, n),
+            os::force_send_buffer,
         );
         socket.bind(&addr.into())?;
         let socket: UdpSocket = socket.into();
         let state = UdpSocketState::new((&socket).into())?;
         // quinn-udp forbids fragmentation (it probes the path MTU); netmesh packets are
         // up to 8 KiB, as net-mesh's, and rely on IP fragmentation beyond the link MTU.
-        if addr.is_ipv4() {
-            rustix::net::sockopt::set_ip_mtu_discover(
-                &socket,
-                rustix::net::sockopt::Ipv4PathMtuDiscovery::DONT,
-            )?;
-        } else {
-            rustix::net::sockopt::set_ipv6_mtu_discover(
-                &socket,
-                rustix::net::sockopt::Ipv6PathMtuDiscovery::DONT,
-            )?;
-        }
+        os::allow_fragmentation(&socket, addr.is_ipv4())?;
         let gso = options.gso && state.max_gso_segments() > 1;
         let gro = state.gro_segments() > 1;
         let info = SocketInfo {
@@ -459,7 +449,7 @@ fn request_buffer(
     requested: usize,
     set: fn(&Socket, usize) -> io::Result<()>,
     get: fn(&Socket) -> io::Result<usize>,
-    force: impl Fn(&Socket, usize) -> rustix::io::Result<()>,
+    force: fn(&Socket, usize) -> io::Result<()>,
 ) -> (usize, bool) {
     // A refused request leaves the default: not fatal, the granted size is reported.
     let _ = set(socket, requested);
@@ -473,6 +463,59 @@ fn request_buffer(
         return (forced, forced > granted);
     }
     (granted, false)
+}
+
+/// What only some systems have.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod os {
+    use std::io;
+    use std::net::UdpSocket;
+
+    use rustix::net::sockopt;
+    use socket2::Socket;
+
+    /// SO_RCVBUFFORCE: beyond `rmem_max`, with CAP_NET_ADMIN.
+    pub(super) fn force_recv_buffer(socket: &Socket, size: usize) -> io::Result<()> {
+        Ok(sockopt::set_socket_recv_buffer_size_force(socket, size)?)
+    }
+
+    /// SO_SNDBUFFORCE: beyond `wmem_max`, with CAP_NET_ADMIN.
+    pub(super) fn force_send_buffer(socket: &Socket, size: usize) -> io::Result<()> {
+        Ok(sockopt::set_socket_send_buffer_size_force(socket, size)?)
+    }
+
+    /// quinn-udp forbids fragmentation (it probes the path MTU); netmesh packets are up
+    /// to 8 KiB, as net-mesh's, and rely on IP fragmentation beyond the link MTU.
+    pub(super) fn allow_fragmentation(socket: &UdpSocket, ipv4: bool) -> io::Result<()> {
+        if ipv4 {
+            sockopt::set_ip_mtu_discover(socket, sockopt::Ipv4PathMtuDiscovery::DONT)?;
+        } else {
+            sockopt::set_ipv6_mtu_discover(socket, sockopt::Ipv6PathMtuDiscovery::DONT)?;
+        }
+        Ok(())
+    }
+}
+
+/// What only some systems have: elsewhere the plain buffer request stands and the
+/// system's fragmentation default applies.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod os {
+    use std::io;
+    use std::net::UdpSocket;
+
+    use socket2::Socket;
+
+    pub(super) fn force_recv_buffer(_: &Socket, _: usize) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    pub(super) fn force_send_buffer(_: &Socket, _: usize) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    pub(super) fn allow_fragmentation(_: &UdpSocket, _: bool) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// How many of `packets` (at least one) one GSO send can carry: equal sizes, the last
