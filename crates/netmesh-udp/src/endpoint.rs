@@ -636,7 +636,8 @@ impl Shared {
         datagram: BytesMut,
         now: Instant,
     ) {
-        let is_handshake = datagram.get(..2) == Some(&MAGIC.to_le_bytes()[..])
+        let is_packet = datagram.get(..2) == Some(&MAGIC.to_le_bytes()[..]);
+        let is_handshake = is_packet
             && datagram
                 .get(3)
                 .is_some_and(|&flags| PacketFlags::from_bits(flags).is_handshake());
@@ -647,43 +648,113 @@ impl Shared {
                 bump(&self.rejected.rate_limited);
                 return;
             }
-            // Kept: a new msg1 (the peer restarted) goes to a new responder session.
+            // Kept: a new msg1 goes to a new responder session.
             let datagram = datagram.freeze();
             match peer.session.handle_datagram(datagram.clone(), now) {
-                Ok(_) => peer.heard(now),
-                Err(RecvError::NewHandshake) if peer.silent_for(now) >= self.replace_after() => {
-                    self.remove_peer(peer, false);
-                    self.emit(Event::Closed {
-                        peer: peer.id,
-                        addr: peer.addr,
-                    });
-                    self.accept_handshake(socket, peer.addr, &datagram, now);
+                Ok(_) => {}
+                Err(RecvError::NewHandshake) => {
+                    self.propose_replacement(socket, peer, &datagram, now);
                 }
                 Err(error) => self.count_refusal(&error),
             }
             return;
         }
-        match peer.session.handle_datagram(datagram, now) {
+        // A packet of the session proposed to replace this one: the first that
+        // authenticates under it makes the replacement.
+        let candidate = is_packet
+            .then(|| datagram.get(24..32))
+            .flatten()
+            .and_then(|id| {
+                let id = u64::from_le_bytes(id.try_into().ok()?);
+                let candidate = lock(&peer.candidate).clone()?;
+                (candidate.session.session_id() == Some(id)).then_some(candidate)
+            });
+        let target = candidate.as_ref().unwrap_or(peer);
+        match target.session.handle_datagram(datagram, now) {
             Ok(received) => {
-                peer.heard(now);
+                if candidate.is_some() {
+                    self.replace(peer, target);
+                }
                 match received {
-                    Received::Packet(packet) => self.deliver(peer, packet),
+                    Received::Packet(packet) => self.deliver(target, packet),
                     Received::Delivered(delivery) => {
                         for packet in delivery {
-                            self.deliver(peer, packet);
+                            self.deliver(target, packet);
                         }
                     }
                     _ => {}
                 }
             }
             Err(error) => self.count_refusal(&error),
+        };
+    }
+
+    /// Answers a new msg1 from a peer that has a session (a restarted peer, or a net-mesh
+    /// initiator retrying with a fresh ephemeral key after losing msg2) with a new
+    /// session, which replaces the old one only once a packet authenticates under it: a
+    /// replayed old msg1 never ends a live session.
+    fn propose_replacement(
+        self: &Arc<Self>,
+        socket: usize,
+        peer: &Arc<PeerInner>,
+        msg1: &Bytes,
+        now: Instant,
+    ) {
+        let Some(accept) = &self.accept else {
+            bump(&self.rejected.handshake_refused);
+            return;
+        };
+        let Ok((session, msg2)) = Session::accept(
+            self.session_config.clone(),
+            Arc::clone(&accept.responder),
+            msg1,
+            &accept.prologue,
+            now,
+        ) else {
+            bump(&self.rejected.handshake_refused);
+            return;
+        };
+        let candidate = Arc::new(PeerInner::new(
+            PeerId(self.next_id.fetch_add(1, Ordering::Relaxed)),
+            peer.addr,
+            socket,
+            session,
+            Phase::Handshaking,
+        ));
+        bump(&self.traffic.handshakes_accepted);
+        let _ = self.send_now(socket, peer.addr, &[msg2]);
+        // Its own first packets (the netmesh marker) go out; its events wait for the
+        // replacement.
+        let mut packets = Vec::new();
+        while let Some(datagram) = candidate.session.poll_transmit() {
+            packets.push(datagram);
+        }
+        let _ = self.send_now(socket, peer.addr, &packets);
+        if let Some(previous) = lock(&peer.candidate).replace(candidate) {
+            previous.session.close();
         }
     }
 
-    /// How long a session must have been quiet before a new handshake from its address
-    /// replaces it: a replayed old msg1 must not end a live session.
-    fn replace_after(&self) -> Duration {
-        self.session_config.heartbeat_interval * 2
+    /// `candidate` authenticated a packet: it takes `peer`'s place.
+    fn replace(self: &Arc<Self>, peer: &Arc<PeerInner>, candidate: &Arc<PeerInner>) {
+        {
+            let mut peers = write(&self.peers);
+            match peers.get(&peer.addr) {
+                Some(current) if Arc::ptr_eq(current, peer) => {
+                    peers.insert(peer.addr, Arc::clone(candidate));
+                }
+                _ => return,
+            }
+        }
+        lock(&peer.candidate).take();
+        add_session_stats(&mut lock(&self.departed), &peer.session.stats());
+        peer.set_phase(Phase::Closed);
+        peer.session.close();
+        self.emit(Event::Closed {
+            peer: peer.id,
+            addr: peer.addr,
+        });
+        TX.with(|tx| self.service(candidate, &mut tx.borrow_mut()));
     }
 
     /// A datagram from an address with no session.
@@ -755,7 +826,6 @@ impl Shared {
             session,
             Phase::Handshaking,
         ));
-        peer.heard(now);
         {
             let mut peers = write(&self.peers);
             if peers.contains_key(&from) {

@@ -86,6 +86,7 @@ struct Seen {
     events: u64,
     out_of_order: u64,
     connected: Vec<Peer>,
+    closed: Vec<PeerId>,
 }
 
 impl Seen {
@@ -118,6 +119,7 @@ impl Seen {
                     }
                 }
                 Event::Connected(peer) => self.connected.push(peer),
+                Event::Closed { peer, .. } => self.closed.push(peer),
                 _ => {}
             }
         }
@@ -716,4 +718,43 @@ fn a_receiver_that_stops_granting_credit_times_the_sender_out() {
     assert!(client.stats().sessions.blocked > 0);
     // Dropping the listener releases its blocked threads.
     drop(server);
+}
+
+#[test]
+fn a_restarted_peer_on_the_same_address_replaces_its_old_session() {
+    let keys = keys();
+    let server = listener(&keys, |_| {});
+    let client = dialer(|_| {});
+    let addr = client.local_addr();
+    let peer = connect(&client, &server, &keys);
+    send_stream(&peer, 0, 1_000, 64, true);
+    let mut seen = Seen::default();
+    seen.collect(&server, 1_000, 64, true);
+    let old_id = seen.connected[0].id();
+
+    // The process restarts on the same port: a new handshake from a known address.
+    drop(peer);
+    drop(client);
+    let client = dialer(|config| config.bind = addr);
+    let peer = connect(&client, &server, &keys);
+    send_stream(&peer, 5, 1_000, 64, true);
+    let mut again = Seen::default();
+    again.collect(&server, 1_000, 64, true);
+    assert_eq!(again.connected.len(), 1);
+    let new_id = again.connected[0].id();
+    assert_ne!(new_id, old_id);
+    assert_eq!(again.next[&(new_id, 5)], 1_000);
+    let stats = server.stats();
+    assert_eq!(stats.peers, 1);
+    assert_eq!(stats.traffic.handshakes_accepted, 2);
+    assert_eq!(server.peer(addr).unwrap().id(), new_id);
+    // The old session was reported closed.
+    let mut closed = false;
+    while let Some(event) = server.try_recv_event() {
+        closed |= matches!(event, Event::Closed { peer, .. } if peer == old_id);
+    }
+    assert!(
+        closed || again.closed.contains(&old_id),
+        "old session not reported closed"
+    );
 }
