@@ -765,3 +765,40 @@ fn a_restarted_peer_on_the_same_address_replaces_its_old_session() {
         "old session not reported closed"
     );
 }
+
+#[test]
+fn the_mesh_prologue_must_match_on_both_sides() {
+    let keys = keys();
+    let mesh = Prologue::Mesh {
+        initiator_id: 7,
+        responder_id: 42,
+    };
+    let server = listener(&keys, |config| {
+        if let Some(accept) = &mut config.accept {
+            accept.prologue = mesh;
+        }
+    });
+    let client = dialer(|_| {});
+    let connect = |prologue: &Prologue, timeout| {
+        client.connect(
+            server.local_addr(),
+            &keys.keypair.public_key(),
+            &keys.psk,
+            prologue,
+            timeout,
+        )
+    };
+    // Another initiator id, and the empty prologue: refused.
+    let wrong = Prologue::Mesh {
+        initiator_id: 8,
+        responder_id: 42,
+    };
+    assert!(connect(&wrong, Duration::from_millis(400)).is_err());
+    assert!(connect(&Prologue::Empty, Duration::from_millis(400)).is_err());
+    assert!(server.stats().rejected.handshake_refused >= 2);
+    // The right one.
+    let peer = connect(&mesh, Duration::from_secs(5)).unwrap();
+    send_stream(&peer, 0, 100, 64, true);
+    let mut seen = Seen::default();
+    seen.collect(&server, 100, 64, true);
+}
