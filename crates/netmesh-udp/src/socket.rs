@@ -20,6 +20,10 @@ const MAX_UDP_PAYLOAD: usize = 65_507;
 const PLAIN_SLOT: usize = netmesh_wire::MAX_PACKET_SIZE + 64;
 /// A receive slot with GRO: the kernel coalesces up to 64 KiB of one flow into it.
 const GRO_SLOT: usize = 65_536;
+/// Datagrams per sendmmsg call.
+const MMSG_BATCH: usize = 64;
+/// Bytes queued for one sendmmsg batch at most.
+const MMSG_BYTES: usize = 512 * 1024;
 /// Slots per receive call with GRO (each may hold several datagrams).
 const GRO_SLOTS: usize = 8;
 
@@ -211,6 +215,39 @@ impl BatchSocket {
         }
     }
 
+    /// Sends `datagrams` with as few sendmmsg calls as the kernel takes (one datagram per
+    /// call where there is no sendmmsg). Returns the number of calls.
+    fn send_many(
+        &self,
+        dest: SocketAddr,
+        datagrams: &[&[u8]],
+        deadline: Instant,
+    ) -> io::Result<usize> {
+        let mut calls = 0;
+        let mut done = 0;
+        while done < datagrams.len() {
+            match os::send_many(&self.socket, dest, &datagrams[done..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(sent) => {
+                    calls += 1;
+                    done += sent;
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "UDP send buffer stayed full",
+                        ));
+                    }
+                    wait(&self.socket, PollFlags::OUT, Some(deadline - now))?;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(calls)
+    }
+
     /// Sends `contents`, `count` datagrams of `segment` bytes (the last may be shorter),
     /// with one GSO call, or one call per datagram if GSO is refused (then segments this
     /// long are not tried with GSO again). Returns the number of calls.
@@ -247,7 +284,8 @@ impl BatchSocket {
     /// Sends `packets` to `dest`, each as one datagram, in as few system calls as the
     /// kernel allows: a run of equal-size packets (the last may be shorter) goes out as
     /// one GSO `sendmsg`, copied into `scratch` (kept by the caller so that steady-state
-    /// sends allocate nothing). Waits up to `timeout` in total for room in the send
+    /// sends allocate nothing); packets GSO cannot take (no GSO, or longer than the path
+    /// MTU lets a segment be) go out up to 64 per `sendmmsg`, from their own buffers. Waits up to `timeout` in total for room in the send
     /// buffer. Returns the number of system calls made.
     ///
     /// # Errors
@@ -266,6 +304,21 @@ impl BatchSocket {
         let mut start = 0;
         while start < packets.len() {
             let max_segments = self.gso_segments(packets[start].len());
+            if max_segments <= 1 {
+                // Packets that do not go by GSO: sendmmsg straight from their buffers.
+                let mut datagrams: [&[u8]; MMSG_BATCH] = [&[]; MMSG_BATCH];
+                let mut count = 0;
+                while count < MMSG_BATCH
+                    && start + count < packets.len()
+                    && self.gso_segments(packets[start + count].len()) <= 1
+                {
+                    datagrams[count] = &packets[start + count];
+                    count += 1;
+                }
+                calls += self.send_many(dest, &datagrams[..count], deadline)?;
+                start += count;
+                continue;
+            }
             let end = gso_run(&packets[start..], max_segments) + start;
             let run = &packets[start..end];
             calls += if run.len() == 1 {
@@ -357,14 +410,18 @@ impl BatchSocket {
 }
 
 /// Datagrams for one destination, copied into one buffer as they are made and sent with
-/// as few GSO calls as the kernel allows: equal sizes, the last of a call possibly
-/// shorter, at most the kernel's segment count and 64 KiB per call. Copying each packet
-/// at once lets its builder reuse the packet's memory for the next one.
+/// as few calls as the kernel allows: GSO runs (equal sizes, the last of a call possibly
+/// shorter, at most the kernel's segment count and 64 KiB per call), and where GSO does
+/// not apply (no GSO, or segments longer than the path MTU) up to 64 datagrams per
+/// sendmmsg. Copying each packet at once lets its builder reuse the packet's memory for
+/// the next one.
 #[derive(Debug, Default)]
 pub(crate) struct SendQueue {
     buf: Vec<u8>,
     segment: usize,
     count: usize,
+    /// Lengths of the datagrams queued for sendmmsg (then `count` is 0).
+    singles: Vec<usize>,
     /// A shorter datagram ended the run: the next one starts a new call.
     closed: bool,
     /// sendmsg calls made and datagrams and bytes sent, since the last `take_counts`.
@@ -385,10 +442,18 @@ impl SendQueue {
     ) -> io::Result<()> {
         let max_segments = socket.gso_segments(datagram.len());
         if max_segments <= 1 || datagram.is_empty() {
-            self.flush(socket, dest, deadline)?;
-            socket.send_transmit(dest, datagram, None, deadline)?;
-            self.count_sent(1, datagram.len(), 1);
+            if self.count > 0
+                || self.singles.len() == MMSG_BATCH
+                || self.buf.len() + datagram.len() > MMSG_BYTES
+            {
+                self.flush(socket, dest, deadline)?;
+            }
+            self.buf.extend_from_slice(datagram);
+            self.singles.push(datagram.len());
             return Ok(());
+        }
+        if !self.singles.is_empty() {
+            self.flush(socket, dest, deadline)?;
         }
         if self.count > 0
             && (self.closed
@@ -414,6 +479,21 @@ impl SendQueue {
         dest: SocketAddr,
         deadline: Instant,
     ) -> io::Result<()> {
+        if !self.singles.is_empty() {
+            let mut rest = &self.buf[..];
+            let datagrams: [&[u8]; MMSG_BATCH] = std::array::from_fn(|i| {
+                let (datagram, after) = rest.split_at(self.singles.get(i).copied().unwrap_or(0));
+                rest = after;
+                datagram
+            });
+            let result = socket.send_many(dest, &datagrams[..self.singles.len()], deadline);
+            if let Ok(calls) = result {
+                self.count_sent(calls, self.buf.len(), self.singles.len());
+            }
+            self.singles.clear();
+            self.buf.clear();
+            return result.map(drop);
+        }
         if self.count == 0 {
             return Ok(());
         }
@@ -466,10 +546,10 @@ fn request_buffer(
 }
 
 /// What only some systems have.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(target_os = "linux")]
 mod os {
-    use std::io;
-    use std::net::UdpSocket;
+    use std::io::{self, IoSlice};
+    use std::net::{SocketAddr, UdpSocket};
 
     use rustix::net::sockopt;
     use socket2::Socket;
@@ -482,6 +562,34 @@ mod os {
     /// SO_SNDBUFFORCE: beyond `wmem_max`, with CAP_NET_ADMIN.
     pub(super) fn force_send_buffer(socket: &Socket, size: usize) -> io::Result<()> {
         Ok(sockopt::set_socket_send_buffer_size_force(socket, size)?)
+    }
+
+    /// Sends `datagrams` (at most [`MMSG_BATCH`](super::MMSG_BATCH)) with one
+    /// sendmmsg; returns how many went.
+    pub(super) fn send_many(
+        socket: &UdpSocket,
+        dest: SocketAddr,
+        datagrams: &[&[u8]],
+    ) -> io::Result<usize> {
+        use rustix::net::{sendmmsg, MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny};
+
+        let addr = SocketAddrAny::from(dest);
+        let iovs: [[IoSlice<'_>; 1]; super::MMSG_BATCH] =
+            std::array::from_fn(|i| [IoSlice::new(datagrams.get(i).copied().unwrap_or(&[]))]);
+        let mut controls: [SendAncillaryBuffer<'_, '_, '_>; super::MMSG_BATCH] =
+            std::array::from_fn(|_| SendAncillaryBuffer::default());
+        let mut parts = iovs.iter().zip(controls.iter_mut());
+        let mut messages: [MMsgHdr<'_>; super::MMSG_BATCH] = std::array::from_fn(|_| {
+            let (iov, control) = parts.next().expect("one iovec and control per message");
+            MMsgHdr::new_with_addr(&addr, iov, control)
+        });
+        let count = datagrams.len().min(super::MMSG_BATCH);
+        loop {
+            match sendmmsg(socket, &mut messages[..count], SendFlags::empty()) {
+                Err(rustix::io::Errno::INTR) => {}
+                result => return Ok(result?),
+            }
+        }
     }
 
     /// quinn-udp forbids fragmentation (it probes the path MTU); netmesh packets are up
@@ -498,12 +606,25 @@ mod os {
 
 /// What only some systems have: elsewhere the plain buffer request stands and the
 /// system's fragmentation default applies.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(target_os = "linux"))]
 mod os {
     use std::io;
-    use std::net::UdpSocket;
+    use std::net::{SocketAddr, UdpSocket};
 
     use socket2::Socket;
+
+    /// One datagram per call: the first of `datagrams`.
+    pub(super) fn send_many(
+        socket: &UdpSocket,
+        dest: SocketAddr,
+        datagrams: &[&[u8]],
+    ) -> io::Result<usize> {
+        let Some(datagram) = datagrams.first() else {
+            return Ok(0);
+        };
+        socket.send_to(datagram, dest)?;
+        Ok(1)
+    }
 
     pub(super) fn force_recv_buffer(_: &Socket, _: usize) -> io::Result<()> {
         Err(io::ErrorKind::Unsupported.into())
