@@ -106,11 +106,9 @@ pub enum HandshakeError {
     },
 }
 
-impl From<crate::keys::KeyError> for HandshakeError {
-    fn from(_: crate::keys::KeyError) -> Self {
-        // random_secret is the only key operation here, and it fails only this way.
-        Self::RandomUnavailable
-    }
+/// A fresh ephemeral secret; the generator is the only thing that can fail.
+fn fresh_ephemeral() -> Result<Zeroizing<[u8; KEY_LEN]>, HandshakeError> {
+    random_secret().map_err(|_| HandshakeError::RandomUnavailable)
 }
 
 /// Checks a datagram is a well-formed handshake packet carrying one Noise message and
@@ -262,7 +260,7 @@ impl Initiator {
         psk: &Psk,
         prologue: &Prologue,
     ) -> Result<Self, HandshakeError> {
-        Self::with_ephemeral(responder, psk, prologue, random_secret()?)
+        Self::with_ephemeral(responder, psk, prologue, fresh_ephemeral()?)
     }
 
     /// As [`new`](Self::new) with a fixed ephemeral secret, for known-answer tests only:
@@ -441,7 +439,7 @@ impl Responder {
     ) -> Result<(SessionKeys, Bytes), HandshakeError> {
         let message = handshake_message(datagram)?;
         check_ephemeral(message)?;
-        self.respond_checked(message, prologue, &random_secret()?)
+        self.respond_checked(message, prologue, &fresh_ephemeral()?)
     }
 
     /// As [`respond`](Self::respond) with a fixed ephemeral secret, for known-answer

@@ -589,7 +589,19 @@ impl Inner {
             stats.bytes_sent += stream.bytes.load(Ordering::Relaxed);
         });
         self.rx_streams.for_each(|_, stream| {
-            stats.lost_packets += lock(&stream.tracker).stats().lost;
+            let mut add = |t: streams::RxTraffic| {
+                stats.packets_received += t.packets;
+                stats.events_received += t.events;
+                stats.bytes_received += t.bytes;
+                stats.events_delivered += t.events_delivered;
+            };
+            let ff = lock(&stream.tracker);
+            stats.lost_packets += ff.tracker.stats().lost;
+            add(ff.traffic);
+            drop(ff);
+            if let Some(rx) = stream.reliable.get() {
+                add(lock(rx).traffic);
+            }
         });
         if let Some(rx) = self.rx.load().as_ref() {
             stats.gap_skips += rx.gap_skips();

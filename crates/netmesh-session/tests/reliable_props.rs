@@ -31,6 +31,7 @@ enum RxOp {
     Packet(u64),
     Pop,
     Skip(u64),
+    SkipGaps,
 }
 
 fn rx_op() -> impl Strategy<Value = RxOp> {
@@ -38,6 +39,7 @@ fn rx_op() -> impl Strategy<Value = RxOp> {
         12 => seq().prop_map(RxOp::Packet),
         5 => Just(RxOp::Pop),
         1 => seq().prop_map(RxOp::Skip),
+        1 => Just(RxOp::SkipGaps),
     ]
 }
 
@@ -171,10 +173,15 @@ proptest! {
                     }
                 }
                 RxOp::Skip(first) => prop_assert_eq!(rx.skip_to(first), model.skip(first)),
+                RxOp::SkipGaps => {
+                    let want = model.highest_heard.map_or(0, |h| model.skip(h + 1));
+                    prop_assert_eq!(rx.skip_gaps(), want);
+                }
             }
             prop_assert_eq!(rx.next_expected(), model.next_expected());
             prop_assert_eq!(rx.ack(), model.next_expected());
             prop_assert_eq!(rx.nack(), model.nack());
+            prop_assert_eq!(rx.highest_seen(), model.highest_heard);
             prop_assert_eq!(rx.buffered(), model.held.len());
             prop_assert_eq!(rx.ready(), model.held.range(..model.next_expected()).count());
             let stats = rx.stats();

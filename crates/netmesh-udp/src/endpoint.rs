@@ -4,7 +4,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -18,6 +17,7 @@ use netmesh_session::{
 use netmesh_wire::{NetHeader, PacketFlags, WireError, MAGIC};
 
 use crate::peer::{Peer, PeerInner, Phase};
+use crate::queue::EventQueue;
 use crate::ratelimit::RateLimiter;
 use crate::socket::SendQueue;
 use crate::stats::{add, add_session_stats, bump, RejectedCounters, TrafficCounters};
@@ -171,7 +171,7 @@ pub(crate) struct Shared {
     max_peers: usize,
     peers: RwLock<HashMap<SocketAddr, Arc<PeerInner>>>,
     limiter: Mutex<RateLimiter>,
-    events: SyncSender<Event>,
+    queue: EventQueue,
     on_event: Option<EventHandler>,
     pub(crate) traffic: TrafficCounters,
     rejected: RejectedCounters,
@@ -196,7 +196,6 @@ pub(crate) struct Shared {
 /// See the crate documentation.
 pub struct Endpoint {
     shared: Arc<Shared>,
-    events: Mutex<Option<Receiver<Event>>>,
     threads: Vec<JoinHandle<()>>,
     local_addr: SocketAddr,
 }
@@ -234,7 +233,6 @@ impl Endpoint {
                 .unwrap_or(MAX_CREDIT_WINDOW)
                 .clamp(8, MAX_CREDIT_WINDOW);
         }
-        let (tx, rx) = mpsc::sync_channel(config.event_queue.max(1));
         let shared = Arc::new(Shared {
             sockets,
             accept: config.accept,
@@ -246,7 +244,7 @@ impl Endpoint {
                 config.handshake_rate,
                 config.rate_limit_sources,
             )),
-            events: tx,
+            queue: EventQueue::new(config.event_queue),
             on_event: config.on_event,
             traffic: TrafficCounters::default(),
             rejected: RejectedCounters::default(),
@@ -258,7 +256,6 @@ impl Endpoint {
         });
         let mut endpoint = Self {
             shared: Arc::clone(&shared),
-            events: Mutex::new(Some(rx)),
             threads: Vec::new(),
             local_addr,
         };
@@ -314,7 +311,7 @@ impl Endpoint {
     /// [`ConnectError::Handshake`] when the handshake cannot start,
     /// [`ConnectError::TimedOut`] when no valid msg2 arrived in time,
     /// [`ConnectError::InProgress`] when another call is handshaking with `addr`,
-    /// [`ConnectError::Io`] when msg1 cannot be sent, [`ConnectError::EndpointClosed`].
+    /// [`ConnectError::Io`] when msg1 cannot be sent.
     pub fn connect(
         &self,
         addr: SocketAddr,
@@ -324,9 +321,6 @@ impl Endpoint {
         timeout: Duration,
     ) -> Result<Peer, ConnectError> {
         let shared = &self.shared;
-        if shared.shutdown.load(Ordering::Relaxed) {
-            return Err(ConnectError::EndpointClosed);
-        }
         let now = Instant::now();
         let (session, msg1) =
             Session::connect(shared.session_config.clone(), peer_key, psk, prologue, now)
@@ -369,14 +363,12 @@ impl Endpoint {
     /// The next event, waiting up to `timeout`; `None` when none came (or the endpoint
     /// is closing, or events go to an [`EndpointConfig::on_event`] handler).
     pub fn recv_event(&self, timeout: Duration) -> Option<Event> {
-        let events = lock(&self.events);
-        events.as_ref()?.recv_timeout(timeout).ok()
+        self.shared.queue.pop(timeout)
     }
 
     /// The next event if one is queued.
     pub fn try_recv_event(&self) -> Option<Event> {
-        let events = lock(&self.events);
-        events.as_ref()?.try_recv().ok()
+        self.shared.queue.pop(Duration::ZERO)
     }
 
     /// The session with `addr`, if there is one (established or handshaking).
@@ -418,8 +410,8 @@ impl Endpoint {
 impl Drop for Endpoint {
     fn drop(&mut self) {
         self.shared.shutdown.store(true, Ordering::SeqCst);
-        // A receive thread waiting on a full event queue gets an error and moves on.
-        drop(lock(&self.events).take());
+        // A receive thread waiting on a full event queue is released.
+        self.shared.queue.close();
         self.shared.wake_timer();
         for handle in self.threads.drain(..) {
             // A panicked thread has nothing left to clean up.
@@ -453,6 +445,8 @@ pub(crate) struct TxScratch {
 
 thread_local! {
     pub(crate) static TX: RefCell<TxScratch> = RefCell::new(TxScratch::default());
+    /// Events an endpoint thread emitted and has not queued yet.
+    static PENDING: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Shared {
@@ -573,8 +567,13 @@ impl Shared {
             (handler.0)(event);
             return;
         }
-        // The application dropped its endpoint: nothing to deliver to.
-        let _ = self.events.send(event);
+        // Queued at the end of this thread's receive batch or timer tick.
+        PENDING.with(|pending| pending.borrow_mut().push(event));
+    }
+
+    /// Queues what this thread emitted since the last call.
+    fn flush_events(&self) {
+        PENDING.with(|pending| self.queue.push_all(&mut pending.borrow_mut()));
     }
 
     /// Forgets `peer` (if it is still the session for its address) and closes its
@@ -637,7 +636,8 @@ impl Shared {
         datagram: BytesMut,
         now: Instant,
     ) {
-        let is_handshake = datagram.get(..2) == Some(&MAGIC.to_le_bytes()[..])
+        let is_packet = datagram.get(..2) == Some(&MAGIC.to_le_bytes()[..]);
+        let is_handshake = is_packet
             && datagram
                 .get(3)
                 .is_some_and(|&flags| PacketFlags::from_bits(flags).is_handshake());
@@ -648,43 +648,113 @@ impl Shared {
                 bump(&self.rejected.rate_limited);
                 return;
             }
-            // Kept: a new msg1 (the peer restarted) goes to a new responder session.
+            // Kept: a new msg1 goes to a new responder session.
             let datagram = datagram.freeze();
             match peer.session.handle_datagram(datagram.clone(), now) {
-                Ok(_) => peer.heard(now),
-                Err(RecvError::NewHandshake) if peer.silent_for(now) >= self.replace_after() => {
-                    self.remove_peer(peer, false);
-                    self.emit(Event::Closed {
-                        peer: peer.id,
-                        addr: peer.addr,
-                    });
-                    self.accept_handshake(socket, peer.addr, &datagram, now);
+                Ok(_) => {}
+                Err(RecvError::NewHandshake) => {
+                    self.propose_replacement(socket, peer, &datagram, now);
                 }
                 Err(error) => self.count_refusal(&error),
             }
             return;
         }
-        match peer.session.handle_datagram(datagram, now) {
+        // A packet of the session proposed to replace this one: the first that
+        // authenticates under it makes the replacement.
+        let candidate = is_packet
+            .then(|| datagram.get(24..32))
+            .flatten()
+            .and_then(|id| {
+                let id = u64::from_le_bytes(id.try_into().ok()?);
+                let candidate = lock(&peer.candidate).clone()?;
+                (candidate.session.session_id() == Some(id)).then_some(candidate)
+            });
+        let target = candidate.as_ref().unwrap_or(peer);
+        match target.session.handle_datagram(datagram, now) {
             Ok(received) => {
-                peer.heard(now);
+                if candidate.is_some() {
+                    self.replace(peer, target);
+                }
                 match received {
-                    Received::Packet(packet) => self.deliver(peer, packet),
+                    Received::Packet(packet) => self.deliver(target, packet),
                     Received::Delivered(delivery) => {
                         for packet in delivery {
-                            self.deliver(peer, packet);
+                            self.deliver(target, packet);
                         }
                     }
                     _ => {}
                 }
             }
             Err(error) => self.count_refusal(&error),
+        };
+    }
+
+    /// Answers a new msg1 from a peer that has a session (a restarted peer, or a net-mesh
+    /// initiator retrying with a fresh ephemeral key after losing msg2) with a new
+    /// session, which replaces the old one only once a packet authenticates under it: a
+    /// replayed old msg1 never ends a live session.
+    fn propose_replacement(
+        self: &Arc<Self>,
+        socket: usize,
+        peer: &Arc<PeerInner>,
+        msg1: &Bytes,
+        now: Instant,
+    ) {
+        let Some(accept) = &self.accept else {
+            bump(&self.rejected.handshake_refused);
+            return;
+        };
+        let Ok((session, msg2)) = Session::accept(
+            self.session_config.clone(),
+            Arc::clone(&accept.responder),
+            msg1,
+            &accept.prologue,
+            now,
+        ) else {
+            bump(&self.rejected.handshake_refused);
+            return;
+        };
+        let candidate = Arc::new(PeerInner::new(
+            PeerId(self.next_id.fetch_add(1, Ordering::Relaxed)),
+            peer.addr,
+            socket,
+            session,
+            Phase::Handshaking,
+        ));
+        bump(&self.traffic.handshakes_accepted);
+        let _ = self.send_now(socket, peer.addr, &[msg2]);
+        // Its own first packets (the netmesh marker) go out; its events wait for the
+        // replacement.
+        let mut packets = Vec::new();
+        while let Some(datagram) = candidate.session.poll_transmit() {
+            packets.push(datagram);
+        }
+        let _ = self.send_now(socket, peer.addr, &packets);
+        if let Some(previous) = lock(&peer.candidate).replace(candidate) {
+            previous.session.close();
         }
     }
 
-    /// How long a session must have been quiet before a new handshake from its address
-    /// replaces it: a replayed old msg1 must not end a live session.
-    fn replace_after(&self) -> Duration {
-        self.session_config.heartbeat_interval * 2
+    /// `candidate` authenticated a packet: it takes `peer`'s place.
+    fn replace(self: &Arc<Self>, peer: &Arc<PeerInner>, candidate: &Arc<PeerInner>) {
+        {
+            let mut peers = write(&self.peers);
+            match peers.get(&peer.addr) {
+                Some(current) if Arc::ptr_eq(current, peer) => {
+                    peers.insert(peer.addr, Arc::clone(candidate));
+                }
+                _ => return,
+            }
+        }
+        lock(&peer.candidate).take();
+        add_session_stats(&mut lock(&self.departed), &peer.session.stats());
+        peer.set_phase(Phase::Closed);
+        peer.session.close();
+        self.emit(Event::Closed {
+            peer: peer.id,
+            addr: peer.addr,
+        });
+        TX.with(|tx| self.service(candidate, &mut tx.borrow_mut()));
     }
 
     /// A datagram from an address with no session.
@@ -756,7 +826,6 @@ impl Shared {
             session,
             Phase::Handshaking,
         ));
-        peer.heard(now);
         {
             let mut peers = write(&self.peers);
             if peers.contains_key(&from) {
@@ -813,6 +882,7 @@ fn receive_loop(shared: &Arc<Shared>, index: usize) {
         for peer in touched.drain(..) {
             shared.service(&peer, &mut tx);
         }
+        shared.flush_events();
     }
 }
 
@@ -836,6 +906,7 @@ fn timer_loop(shared: &Arc<Shared>) {
             peer.session.handle_timeout(now);
             shared.service(&peer, &mut tx);
         }
+        shared.flush_events();
         let guard = lock(&shared.timer_lock);
         if shared.shutdown.load(Ordering::Relaxed) {
             break;

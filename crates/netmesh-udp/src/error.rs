@@ -54,9 +54,6 @@ pub enum ConnectError {
         #[source]
         source: io::Error,
     },
-    /// The endpoint is shutting down.
-    #[error("the endpoint is closed")]
-    EndpointClosed,
 }
 
 /// Why [`Peer::send`](crate::Peer::send) did not hand every event to the kernel.

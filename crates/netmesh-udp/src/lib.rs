@@ -62,6 +62,7 @@ mod endpoint;
 mod error;
 mod event;
 mod peer;
+mod queue;
 mod ratelimit;
 mod socket;
 mod stats;

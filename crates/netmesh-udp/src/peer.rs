@@ -32,9 +32,9 @@ pub(crate) struct PeerInner {
     /// Signalled on phase changes and whenever the session's credit generation moves.
     changed: Condvar,
     seen_generation: AtomicU64,
-    /// When something authenticated last arrived, in nanoseconds since `epoch`.
-    last_heard: AtomicU64,
-    epoch: Instant,
+    /// A session answering a new msg1 from this peer's address, waiting for a packet
+    /// that authenticates under it to take this one's place.
+    pub(crate) candidate: Mutex<Option<Arc<Self>>>,
 }
 
 impl PeerInner {
@@ -53,8 +53,7 @@ impl PeerInner {
             phase: Mutex::new(phase),
             changed: Condvar::new(),
             seen_generation: AtomicU64::new(0),
-            last_heard: AtomicU64::new(0),
-            epoch: Instant::now(),
+            candidate: Mutex::new(None),
         }
     }
 
@@ -117,17 +116,6 @@ impl PeerInner {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-    }
-
-    pub(crate) fn heard(&self, now: Instant) {
-        let nanos =
-            u64::try_from(now.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX);
-        self.last_heard.store(nanos, Ordering::Relaxed);
-    }
-
-    pub(crate) fn silent_for(&self, now: Instant) -> Duration {
-        let heard = self.epoch + Duration::from_nanos(self.last_heard.load(Ordering::Relaxed));
-        now.saturating_duration_since(heard)
     }
 }
 

@@ -4,6 +4,7 @@
 use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -19,6 +20,10 @@ const MAX_UDP_PAYLOAD: usize = 65_507;
 const PLAIN_SLOT: usize = netmesh_wire::MAX_PACKET_SIZE + 64;
 /// A receive slot with GRO: the kernel coalesces up to 64 KiB of one flow into it.
 const GRO_SLOT: usize = 65_536;
+/// Datagrams per sendmmsg call.
+const MMSG_BATCH: usize = 64;
+/// Bytes queued for one sendmmsg batch at most.
+const MMSG_BYTES: usize = 512 * 1024;
 /// Slots per receive call with GRO (each may hold several datagrams).
 const GRO_SLOTS: usize = 8;
 
@@ -124,6 +129,10 @@ pub struct BatchSocket {
     info: SocketInfo,
     gso: bool,
     gro: bool,
+    /// Segments at least this long are sent without GSO: a GSO send of them was refused
+    /// (each segment must fit the path MTU: 8 KiB segments fail over a 1500-byte link
+    /// with EMSGSIZE, where single datagrams are fragmented by IP).
+    gso_refused_from: AtomicUsize,
 }
 
 impl BatchSocket {
@@ -142,31 +151,21 @@ impl BatchSocket {
             options.recv_buffer,
             Socket::set_recv_buffer_size,
             Socket::recv_buffer_size,
-            |s, n| rustix::net::sockopt::set_socket_recv_buffer_size_force(s, n),
+            os::force_recv_buffer,
         );
         let (send_granted, send_forced) = request_buffer(
             &socket,
             options.send_buffer,
             Socket::set_send_buffer_size,
             Socket::send_buffer_size,
-            |s, n| rustix::net::sockopt::set_socket_send_buffer_size_force(s, n),
+            os::force_send_buffer,
         );
         socket.bind(&addr.into())?;
         let socket: UdpSocket = socket.into();
         let state = UdpSocketState::new((&socket).into())?;
         // quinn-udp forbids fragmentation (it probes the path MTU); netmesh packets are
         // up to 8 KiB, as net-mesh's, and rely on IP fragmentation beyond the link MTU.
-        if addr.is_ipv4() {
-            rustix::net::sockopt::set_ip_mtu_discover(
-                &socket,
-                rustix::net::sockopt::Ipv4PathMtuDiscovery::DONT,
-            )?;
-        } else {
-            rustix::net::sockopt::set_ipv6_mtu_discover(
-                &socket,
-                rustix::net::sockopt::Ipv6PathMtuDiscovery::DONT,
-            )?;
-        }
+        os::allow_fragmentation(&socket, addr.is_ipv4())?;
         let gso = options.gso && state.max_gso_segments() > 1;
         let gro = state.gro_segments() > 1;
         let info = SocketInfo {
@@ -186,6 +185,7 @@ impl BatchSocket {
             info,
             gso,
             gro,
+            gso_refused_from: AtomicUsize::new(usize::MAX),
         })
     }
 
@@ -206,12 +206,73 @@ impl BatchSocket {
         info
     }
 
-    /// Datagrams one send may carry now (1: no GSO).
-    pub(crate) fn gso_segments(&self) -> usize {
-        if self.gso {
+    /// Datagrams of `segment` bytes one send may carry now (1: no GSO).
+    pub(crate) fn gso_segments(&self, segment: usize) -> usize {
+        if self.gso && segment < self.gso_refused_from.load(Ordering::Relaxed) {
             self.state.max_gso_segments()
         } else {
             1
+        }
+    }
+
+    /// Sends `datagrams` with as few sendmmsg calls as the kernel takes (one datagram per
+    /// call where there is no sendmmsg). Returns the number of calls.
+    fn send_many(
+        &self,
+        dest: SocketAddr,
+        datagrams: &[&[u8]],
+        deadline: Instant,
+    ) -> io::Result<usize> {
+        let mut calls = 0;
+        let mut done = 0;
+        while done < datagrams.len() {
+            match os::send_many(&self.socket, dest, &datagrams[done..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(sent) => {
+                    calls += 1;
+                    done += sent;
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "UDP send buffer stayed full",
+                        ));
+                    }
+                    wait(&self.socket, PollFlags::OUT, Some(deadline - now))?;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(calls)
+    }
+
+    /// Sends `contents`, `count` datagrams of `segment` bytes (the last may be shorter),
+    /// with one GSO call, or one call per datagram if GSO is refused (then segments this
+    /// long are not tried with GSO again). Returns the number of calls.
+    fn send_run(
+        &self,
+        dest: SocketAddr,
+        contents: &[u8],
+        segment: usize,
+        count: usize,
+        deadline: Instant,
+    ) -> io::Result<usize> {
+        if count <= 1 {
+            self.send_transmit(dest, contents, None, deadline)?;
+            return Ok(1);
+        }
+        match self.send_transmit(dest, contents, Some(segment), deadline) {
+            Ok(()) => Ok(1),
+            Err(error) if is_gso_refusal(&error) => {
+                self.gso_refused_from.fetch_min(segment, Ordering::Relaxed);
+                for datagram in contents.chunks(segment) {
+                    self.send_transmit(dest, datagram, None, deadline)?;
+                }
+                Ok(count)
+            }
+            Err(error) => Err(error),
         }
     }
 
@@ -223,7 +284,8 @@ impl BatchSocket {
     /// Sends `packets` to `dest`, each as one datagram, in as few system calls as the
     /// kernel allows: a run of equal-size packets (the last may be shorter) goes out as
     /// one GSO `sendmsg`, copied into `scratch` (kept by the caller so that steady-state
-    /// sends allocate nothing). Waits up to `timeout` in total for room in the send
+    /// sends allocate nothing); packets GSO cannot take (no GSO, or longer than the path
+    /// MTU lets a segment be) go out up to 64 per `sendmmsg`, from their own buffers. Waits up to `timeout` in total for room in the send
     /// buffer. Returns the number of system calls made.
     ///
     /// # Errors
@@ -238,40 +300,36 @@ impl BatchSocket {
         timeout: Duration,
     ) -> io::Result<usize> {
         let deadline = Instant::now() + timeout;
-        let max_segments = if self.gso {
-            self.state.max_gso_segments()
-        } else {
-            1
-        };
         let mut calls = 0;
         let mut start = 0;
         while start < packets.len() {
+            let max_segments = self.gso_segments(packets[start].len());
+            if max_segments <= 1 {
+                // Packets that do not go by GSO: sendmmsg straight from their buffers.
+                let mut datagrams: [&[u8]; MMSG_BATCH] = [&[]; MMSG_BATCH];
+                let mut count = 0;
+                while count < MMSG_BATCH
+                    && start + count < packets.len()
+                    && self.gso_segments(packets[start + count].len()) <= 1
+                {
+                    datagrams[count] = &packets[start + count];
+                    count += 1;
+                }
+                calls += self.send_many(dest, &datagrams[..count], deadline)?;
+                start += count;
+                continue;
+            }
             let end = gso_run(&packets[start..], max_segments) + start;
             let run = &packets[start..end];
-            if run.len() == 1 {
-                self.send_transmit(dest, &run[0], None, deadline)?;
+            calls += if run.len() == 1 {
+                self.send_run(dest, &run[0], run[0].len(), 1, deadline)?
             } else {
                 scratch.clear();
                 for packet in run {
                     scratch.extend_from_slice(packet);
                 }
-                let sent = self.send_transmit(dest, scratch, Some(run[0].len()), deadline);
-                match sent {
-                    Ok(()) => {}
-                    // The device or the kernel refused segmentation after all: quinn-udp
-                    // has turned GSO off; send this run one datagram at a time.
-                    Err(error) if is_gso_refusal(&error) => {
-                        for packet in run {
-                            self.send_transmit(dest, packet, None, deadline)?;
-                            calls += 1;
-                        }
-                        start = end;
-                        continue;
-                    }
-                    Err(error) => return Err(error),
-                }
-            }
-            calls += 1;
+                self.send_run(dest, scratch, run[0].len(), run.len(), deadline)?
+            };
             start = end;
         }
         Ok(calls)
@@ -352,14 +410,18 @@ impl BatchSocket {
 }
 
 /// Datagrams for one destination, copied into one buffer as they are made and sent with
-/// as few GSO calls as the kernel allows: equal sizes, the last of a call possibly
-/// shorter, at most the kernel's segment count and 64 KiB per call. Copying each packet
-/// at once lets its builder reuse the packet's memory for the next one.
+/// as few calls as the kernel allows: GSO runs (equal sizes, the last of a call possibly
+/// shorter, at most the kernel's segment count and 64 KiB per call), and where GSO does
+/// not apply (no GSO, or segments longer than the path MTU) up to 64 datagrams per
+/// sendmmsg. Copying each packet at once lets its builder reuse the packet's memory for
+/// the next one.
 #[derive(Debug, Default)]
 pub(crate) struct SendQueue {
     buf: Vec<u8>,
     segment: usize,
     count: usize,
+    /// Lengths of the datagrams queued for sendmmsg (then `count` is 0).
+    singles: Vec<usize>,
     /// A shorter datagram ended the run: the next one starts a new call.
     closed: bool,
     /// sendmsg calls made and datagrams and bytes sent, since the last `take_counts`.
@@ -378,12 +440,20 @@ impl SendQueue {
         datagram: &[u8],
         deadline: Instant,
     ) -> io::Result<()> {
-        let max_segments = socket.gso_segments();
+        let max_segments = socket.gso_segments(datagram.len());
         if max_segments <= 1 || datagram.is_empty() {
-            self.flush(socket, dest, deadline)?;
-            socket.send_transmit(dest, datagram, None, deadline)?;
-            self.count_sent(1, datagram.len(), 1);
+            if self.count > 0
+                || self.singles.len() == MMSG_BATCH
+                || self.buf.len() + datagram.len() > MMSG_BYTES
+            {
+                self.flush(socket, dest, deadline)?;
+            }
+            self.buf.extend_from_slice(datagram);
+            self.singles.push(datagram.len());
             return Ok(());
+        }
+        if !self.singles.is_empty() {
+            self.flush(socket, dest, deadline)?;
         }
         if self.count > 0
             && (self.closed
@@ -409,37 +479,33 @@ impl SendQueue {
         dest: SocketAddr,
         deadline: Instant,
     ) -> io::Result<()> {
+        if !self.singles.is_empty() {
+            let mut rest = &self.buf[..];
+            let datagrams: [&[u8]; MMSG_BATCH] = std::array::from_fn(|i| {
+                let (datagram, after) = rest.split_at(self.singles.get(i).copied().unwrap_or(0));
+                rest = after;
+                datagram
+            });
+            let result = socket.send_many(dest, &datagrams[..self.singles.len()], deadline);
+            if let Ok(calls) = result {
+                self.count_sent(calls, self.buf.len(), self.singles.len());
+            }
+            self.singles.clear();
+            self.buf.clear();
+            return result.map(drop);
+        }
         if self.count == 0 {
             return Ok(());
         }
         let (count, segment) = (self.count, self.segment);
         self.count = 0;
         self.closed = false;
-        let segment_size = (count > 1).then_some(segment);
-        let result = match socket.send_transmit(dest, &self.buf, segment_size, deadline) {
-            Err(error) if count > 1 && is_gso_refusal(&error) => {
-                // The device or the kernel refused segmentation after all: quinn-udp
-                // has turned GSO off; one datagram at a time.
-                let mut result = Ok(());
-                for chunk in self.buf.chunks(segment) {
-                    result = socket.send_transmit(dest, chunk, None, deadline);
-                    if result.is_err() {
-                        break;
-                    }
-                    self.calls += 1;
-                }
-                self.count_sent(0, self.buf.len(), count);
-                result
-            }
-            result => {
-                if result.is_ok() {
-                    self.count_sent(1, self.buf.len(), count);
-                }
-                result
-            }
-        };
+        let result = socket.send_run(dest, &self.buf, segment, count, deadline);
+        if let Ok(calls) = result {
+            self.count_sent(calls, self.buf.len(), count);
+        }
         self.buf.clear();
-        result
+        result.map(drop)
     }
 
     fn count_sent(&mut self, calls: usize, bytes: usize, datagrams: usize) {
@@ -463,7 +529,7 @@ fn request_buffer(
     requested: usize,
     set: fn(&Socket, usize) -> io::Result<()>,
     get: fn(&Socket) -> io::Result<usize>,
-    force: impl Fn(&Socket, usize) -> rustix::io::Result<()>,
+    force: fn(&Socket, usize) -> io::Result<()>,
 ) -> (usize, bool) {
     // A refused request leaves the default: not fatal, the granted size is reported.
     let _ = set(socket, requested);
@@ -477,6 +543,100 @@ fn request_buffer(
         return (forced, forced > granted);
     }
     (granted, false)
+}
+
+/// What only some systems have.
+#[cfg(target_os = "linux")]
+mod os {
+    use std::io::{self, IoSlice};
+    use std::net::{SocketAddr, UdpSocket};
+
+    use rustix::net::sockopt;
+    use socket2::Socket;
+
+    /// SO_RCVBUFFORCE: beyond `rmem_max`, with CAP_NET_ADMIN.
+    pub(super) fn force_recv_buffer(socket: &Socket, size: usize) -> io::Result<()> {
+        Ok(sockopt::set_socket_recv_buffer_size_force(socket, size)?)
+    }
+
+    /// SO_SNDBUFFORCE: beyond `wmem_max`, with CAP_NET_ADMIN.
+    pub(super) fn force_send_buffer(socket: &Socket, size: usize) -> io::Result<()> {
+        Ok(sockopt::set_socket_send_buffer_size_force(socket, size)?)
+    }
+
+    /// Sends `datagrams` (at most [`MMSG_BATCH`](super::MMSG_BATCH)) with one
+    /// sendmmsg; returns how many went.
+    pub(super) fn send_many(
+        socket: &UdpSocket,
+        dest: SocketAddr,
+        datagrams: &[&[u8]],
+    ) -> io::Result<usize> {
+        use rustix::net::{sendmmsg, MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny};
+
+        let addr = SocketAddrAny::from(dest);
+        let iovs: [[IoSlice<'_>; 1]; super::MMSG_BATCH] =
+            std::array::from_fn(|i| [IoSlice::new(datagrams.get(i).copied().unwrap_or(&[]))]);
+        let mut controls: [SendAncillaryBuffer<'_, '_, '_>; super::MMSG_BATCH] =
+            std::array::from_fn(|_| SendAncillaryBuffer::default());
+        let mut parts = iovs.iter().zip(controls.iter_mut());
+        let mut messages: [MMsgHdr<'_>; super::MMSG_BATCH] = std::array::from_fn(|_| {
+            let (iov, control) = parts.next().expect("one iovec and control per message");
+            MMsgHdr::new_with_addr(&addr, iov, control)
+        });
+        let count = datagrams.len().min(super::MMSG_BATCH);
+        loop {
+            match sendmmsg(socket, &mut messages[..count], SendFlags::empty()) {
+                Err(rustix::io::Errno::INTR) => {}
+                result => return Ok(result?),
+            }
+        }
+    }
+
+    /// quinn-udp forbids fragmentation (it probes the path MTU); netmesh packets are up
+    /// to 8 KiB, as net-mesh's, and rely on IP fragmentation beyond the link MTU.
+    pub(super) fn allow_fragmentation(socket: &UdpSocket, ipv4: bool) -> io::Result<()> {
+        if ipv4 {
+            sockopt::set_ip_mtu_discover(socket, sockopt::Ipv4PathMtuDiscovery::DONT)?;
+        } else {
+            sockopt::set_ipv6_mtu_discover(socket, sockopt::Ipv6PathMtuDiscovery::DONT)?;
+        }
+        Ok(())
+    }
+}
+
+/// What only some systems have: elsewhere the plain buffer request stands and the
+/// system's fragmentation default applies.
+#[cfg(not(target_os = "linux"))]
+mod os {
+    use std::io;
+    use std::net::{SocketAddr, UdpSocket};
+
+    use socket2::Socket;
+
+    /// One datagram per call: the first of `datagrams`.
+    pub(super) fn send_many(
+        socket: &UdpSocket,
+        dest: SocketAddr,
+        datagrams: &[&[u8]],
+    ) -> io::Result<usize> {
+        let Some(datagram) = datagrams.first() else {
+            return Ok(0);
+        };
+        socket.send_to(datagram, dest)?;
+        Ok(1)
+    }
+
+    pub(super) fn force_recv_buffer(_: &Socket, _: usize) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    pub(super) fn force_send_buffer(_: &Socket, _: usize) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    pub(super) fn allow_fragmentation(_: &UdpSocket, _: bool) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// How many of `packets` (at least one) one GSO send can carry: equal sizes, the last
@@ -505,11 +665,16 @@ fn gso_run(packets: &[Bytes], max_segments: usize) -> usize {
     count
 }
 
+/// Errors with which the kernel refuses a GSO send it would take as single datagrams:
+/// `EMSGSIZE` (a segment longer than the path MTU allows), `EINVAL` and `EIO` (the
+/// device cannot segment; quinn-udp then turns GSO off for the socket).
 fn is_gso_refusal(error: &io::Error) -> bool {
+    use rustix::io::Errno;
     matches!(
         error.raw_os_error(),
-        Some(code) if code == rustix::io::Errno::INVAL.raw_os_error()
-            || code == rustix::io::Errno::IO.raw_os_error()
+        Some(code) if [Errno::MSGSIZE, Errno::INVAL, Errno::IO]
+            .iter()
+            .any(|errno| errno.raw_os_error() == code)
     )
 }
 

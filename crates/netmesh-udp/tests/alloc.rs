@@ -1,9 +1,12 @@
-//! Heap allocations per datagram through two endpoints in steady state, fire-and-forget:
-//! counted on the sending application thread (the send path: session build, GSO
-//! batching, sendmsg) and on every other thread of the process (the receive path:
-//! recvmmsg, cutting, opening, delivery to a handler; plus the timer thread's
-//! heartbeats and credit). Events are made before counting starts; the handler only
-//! counts them.
+//! Heap allocations per datagram in steady state.
+//!
+//! The socket layer alone (GSO sends, recvmmsg/GRO receives, cutting), counted on the
+//! test's thread. Two endpoints, fire-and-forget: counted on the sending application
+//! thread (the send path: session build, GSO batching, sendmsg) and on every other
+//! thread of the process (the receive path: recvmmsg, cutting, opening, delivery to a
+//! handler; plus the timer thread's heartbeats and credit). Events are made before
+//! counting starts; the handler only counts them. The tests run one at a time, so that
+//! one's set-up is not counted in another's process-wide figure.
 
 // A global allocator is the only way to observe heap use; it needs unsafe.
 #![allow(unsafe_code)]
@@ -17,13 +20,15 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use netmesh_session::{Prologue, Psk, Responder, StaticKeypair};
-use netmesh_udp::{Accept, Endpoint, EndpointConfig, Event, EventHandler};
+use netmesh_udp::{
+    Accept, BatchSocket, Endpoint, EndpointConfig, Event, EventHandler, RecvBatch, SocketOptions,
+};
 
 struct Counting;
 
@@ -31,14 +36,35 @@ static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALL: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
+    static MINE_ON: Cell<bool> = const { Cell::new(false) };
     static MINE: Cell<u64> = const { Cell::new(0) };
 }
 
 fn record() {
     if COUNTING.load(Ordering::Relaxed) {
         ALL.fetch_add(1, Ordering::Relaxed);
-        let _ = MINE.try_with(|n| n.set(n.get() + 1));
     }
+    let _ = MINE_ON.try_with(|on| {
+        if on.get() {
+            MINE.with(|n| n.set(n.get() + 1));
+        }
+    });
+}
+
+/// One test at a time: the process-wide count must see one test's work only.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs `f` counting the allocations of this thread.
+fn counted<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    MINE.with(|n| n.set(0));
+    MINE_ON.with(|on| on.set(true));
+    let result = f();
+    MINE_ON.with(|on| on.set(false));
+    (result, MINE.with(Cell::get))
 }
 
 // SAFETY: every call is forwarded unchanged to the system allocator; counting touches
@@ -95,7 +121,8 @@ fn wait_for(counter: &AtomicU64, value: u64) {
 }
 
 #[test]
-fn steady_state_allocations_per_datagram() {
+fn endpoints_steady_state_allocations_per_datagram() {
+    let _serial = serial();
     let keypair = StaticKeypair::generate().unwrap();
     let psk = Psk::new([9; 32]);
     let received = Arc::new(AtomicU64::new(0));
@@ -131,13 +158,13 @@ fn steady_state_allocations_per_datagram() {
     let before_in = server.stats().traffic.datagrams_in;
     let before_out = client.stats().traffic.datagrams_out;
 
-    MINE.with(|n| n.set(0));
     ALL.store(0, Ordering::Relaxed);
     COUNTING.store(true, Ordering::SeqCst);
-    for run in &measured {
-        peer.send(0, run, false).unwrap();
-    }
-    let on_sender = MINE.with(Cell::get);
+    let ((), on_sender) = counted(|| {
+        for run in &measured {
+            peer.send(0, run, false).unwrap();
+        }
+    });
     wait_for(&received, ((warm_up.len() + measured.len()) * RUN) as u64);
     COUNTING.store(false, Ordering::SeqCst);
     let everywhere = ALL.load(Ordering::Relaxed);
@@ -162,4 +189,117 @@ fn steady_state_allocations_per_datagram() {
         elsewhere * 8 <= datagrams_in,
         "{elsewhere} allocations for {datagrams_in} datagrams received"
     );
+}
+
+/// Sends `rounds` runs of `run` packets of `size` bytes from `a` to `b` and receives
+/// them all on this thread, dropping each datagram at once; returns the datagrams
+/// received.
+fn exchange(
+    a: &BatchSocket,
+    b: &BatchSocket,
+    batch: &mut RecvBatch,
+    packets: &[Bytes],
+    scratch: &mut Vec<u8>,
+    rounds: usize,
+) -> usize {
+    let mut received = 0;
+    for _ in 0..rounds {
+        a.send(b.local_addr(), packets, scratch, Duration::from_secs(5))
+            .expect("send");
+        let mut this_round = 0;
+        while this_round < packets.len() {
+            let filled = b.recv(batch, Some(Duration::from_secs(5))).expect("recv");
+            assert!(filled > 0, "datagrams lost on loopback");
+            while let Some((_, datagram)) = batch.next_datagram() {
+                assert_eq!(datagram.len(), packets[0].len());
+                this_round += 1;
+            }
+        }
+        received += this_round;
+    }
+    received
+}
+
+fn steady_state(options: SocketOptions, size: usize, run: usize) -> (usize, u64, u64) {
+    let a = BatchSocket::bind("127.0.0.1:0".parse().unwrap(), options).unwrap();
+    let b = BatchSocket::bind("127.0.0.1:0".parse().unwrap(), options).unwrap();
+    let mut batch = RecvBatch::new(&b);
+    let packets: Vec<Bytes> = (0..run).map(|i| Bytes::from(vec![i as u8; size])).collect();
+    let mut scratch = Vec::new();
+    // Warm-up: the receive buffer, the GSO scratch and the kernel's state.
+    exchange(&a, &b, &mut batch, &packets, &mut scratch, 20);
+    let buffers_before = batch.buffers_allocated();
+    let (received, allocations) =
+        counted(|| exchange(&a, &b, &mut batch, &packets, &mut scratch, 500));
+    (
+        received,
+        allocations,
+        batch.buffers_allocated() - buffers_before,
+    )
+}
+
+#[test]
+fn socket_no_allocation_per_datagram_with_gso() {
+    let _serial = serial();
+    let (received, allocations, buffers) = steady_state(SocketOptions::default(), 8192, 7);
+    println!("GSO/GRO on: {received} datagrams, {allocations} allocations, {buffers} new buffers");
+    assert_eq!(received, 3500);
+    assert_eq!(allocations, 0);
+    assert_eq!(buffers, 0);
+}
+
+#[test]
+fn socket_no_allocation_per_datagram_without_gso() {
+    let _serial = serial();
+    let options = SocketOptions {
+        gso: false,
+        ..SocketOptions::default()
+    };
+    let (received, allocations, buffers) = steady_state(options, 1200, 32);
+    println!("GSO off: {received} datagrams, {allocations} allocations, {buffers} new buffers");
+    assert_eq!(received, 16_000);
+    assert_eq!(allocations, 0);
+    assert_eq!(buffers, 0);
+}
+
+#[test]
+fn socket_a_held_datagram_costs_one_buffer_per_receive_call_not_per_datagram() {
+    let _serial = serial();
+    let a = BatchSocket::bind("127.0.0.1:0".parse().unwrap(), SocketOptions::default()).unwrap();
+    let b = BatchSocket::bind("127.0.0.1:0".parse().unwrap(), SocketOptions::default()).unwrap();
+    let mut batch = RecvBatch::new(&b);
+    let packets: Vec<Bytes> = (0..32).map(|_| Bytes::from(vec![7; 1000])).collect();
+    let mut scratch = Vec::new();
+    let mut held = Vec::new();
+    let before = batch.buffers_allocated();
+    let mut calls = 0;
+    for _ in 0..10 {
+        a.send(
+            b.local_addr(),
+            &packets,
+            &mut scratch,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let mut got = 0;
+        while got < packets.len() {
+            let n = b.recv(&mut batch, Some(Duration::from_secs(2))).unwrap();
+            assert!(
+                n > 0,
+                "round got {got} held {} info {:?}",
+                held.len(),
+                a.info()
+            );
+            calls += 1;
+            while let Some((_, datagram)) = batch.next_datagram() {
+                held.push(datagram);
+                got += 1;
+            }
+        }
+    }
+    assert_eq!(held.len(), 320);
+    assert!(held.iter().all(|d| d.iter().all(|&b| b == 7)));
+    // Each call whose datagrams are still held needs a fresh buffer for the next call.
+    let buffers = batch.buffers_allocated() - before;
+    assert!(buffers <= calls, "{buffers} buffers for {calls} calls");
 }

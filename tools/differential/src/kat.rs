@@ -320,12 +320,12 @@ fn marker_experiment(
     peer: &mut Peer,
     ctx: &mut Ctx,
 ) -> std::io::Result<()> {
-    let control = marker_attempt(rt, node, peer, true, 1)?;
+    let control = marker_attempt(rt, node, peer, true, 1, WAIT)?;
     ctx.check(
         control == 1,
         "control failed: a held packet sent after a damaged marker was not delivered",
     );
-    let held = marker_attempt(rt, node, peer, false, 2)?;
+    let held = marker_attempt(rt, node, peer, false, 2, Duration::from_millis(700))?;
     ctx.check(
         held == 0,
         "a packet sealed before the marked heartbeat and sent after it was delivered: the marker's counter was not admitted",
@@ -353,13 +353,16 @@ fn marker_experiment(
 }
 
 /// Seals one data packet and holds it, burns 1100 counters, sends a marker (or a
-/// damaged one), then sends the held packet; returns how many events net-mesh delivered.
+/// damaged one), then sends the held packet; returns how many events net-mesh delivered
+/// within `wait` (returning as soon as one is: long where delivery is expected, short
+/// where its absence is).
 fn marker_attempt(
     rt: &Runtime,
     node: &RefNode,
     peer: &mut Peer,
     corrupt: bool,
     index: u64,
+    wait: Duration,
 ) -> std::io::Result<usize> {
     let stream = 7;
     let held = peer.build_data(stream, &[content::event(stream, index, SIZE)]);
@@ -369,7 +372,7 @@ fn marker_attempt(
     std::thread::sleep(Duration::from_millis(100));
     peer.send(&held)?;
     let got = rt
-        .block_on(node.collect(1, Duration::from_millis(700)))
+        .block_on(node.collect(1, wait))
         .map_err(std::io::Error::other)?;
     Ok(got.len())
 }
@@ -414,7 +417,7 @@ fn control_packets(
         let packet = peer.build_raw(stream, 0, std::slice::from_ref(&body), flags, subprotocol);
         peer.send(&packet)?;
         let got = rt
-            .block_on(node.collect(1, Duration::from_millis(300)))
+            .block_on(node.collect(1, Duration::from_secs(1)))
             .map_err(std::io::Error::other)?;
         seen.push(format!("{name}: {} event(s) delivered", got.len()));
     }

@@ -119,6 +119,9 @@ pub struct ReliableReceiver<P> {
     stats: ReceiverStats,
     nack_interval: Duration,
     ack_interval: Duration,
+    reorder_delay: Duration,
+    /// When `poll_nack` first saw the current gap (at the current `next_expected`).
+    gap_since: Option<Instant>,
     last_nack: Option<Instant>,
     last_ack: Option<Instant>,
     /// Progress (or a duplicate, which suggests a lost ACK) not yet acknowledged.
@@ -150,6 +153,8 @@ impl<P> ReliableReceiver<P> {
             stats: ReceiverStats::default(),
             nack_interval: config.nack_interval,
             ack_interval: config.ack_interval,
+            reorder_delay: Duration::ZERO,
+            gap_since: None,
             last_nack: None,
             last_ack: None,
             ack_pending: false,
@@ -166,6 +171,15 @@ impl<P> ReliableReceiver<P> {
     #[must_use]
     pub fn buffered(&self) -> usize {
         self.stored
+    }
+
+    /// Sets how long a gap must persist before it is NACKed (initially zero: NACK at
+    /// once). Reordering shorter than this then costs no retransmission; loss recovery
+    /// starts this much later. The gap's clock starts at the first
+    /// [`poll_nack`](Self::poll_nack) that sees it and restarts whenever
+    /// [`next_expected`](Self::next_expected) moves.
+    pub fn set_reorder_delay(&mut self, delay: Duration) {
+        self.reorder_delay = delay;
     }
 
     /// Packets deliverable now: how many [`pop_ready`](Self::pop_ready) will return.
@@ -268,6 +282,7 @@ impl<P> ReliableReceiver<P> {
         }
         if self.next_expected != before {
             self.ack_pending = true;
+            self.gap_since = None;
         }
     }
 
@@ -354,9 +369,42 @@ impl<P> ReliableReceiver<P> {
         self.stats.lost = self.stats.lost.saturating_add(lost);
         self.next_expected = first_available;
         self.ack_pending = true;
+        self.gap_since = None;
         self.advance();
         self.settle();
         lost
+    }
+
+    /// Gives up every gap below the highest sequence heard of (for a peer that will not
+    /// retransmit): like [`skip_to`](Self::skip_to) just past it, so that everything
+    /// received becomes deliverable and only sequences known to be missing are counted
+    /// lost. Returns how many were.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_session::reliable::{ReceiverConfig, ReliableReceiver};
+    ///
+    /// let mut rx = ReliableReceiver::new(ReceiverConfig::default());
+    /// rx.on_packet(2, 'c');
+    /// rx.on_packet(4, 'e');
+    /// assert_eq!(rx.highest_seen(), Some(4));
+    /// assert_eq!(rx.skip_gaps(), 3);
+    /// assert_eq!(rx.ready(), 2);
+    /// assert_eq!(rx.next_expected(), 5);
+    /// ```
+    pub fn skip_gaps(&mut self) -> u64 {
+        match self.highest_seen {
+            // `highest_seen` is never u64::MAX (that sequence is refused unseen).
+            Some(highest) => self.skip_to(highest.saturating_add(1)),
+            None => 0,
+        }
+    }
+
+    /// The highest sequence heard of: accepted, or dropped beyond the window.
+    #[must_use]
+    pub fn highest_seen(&self) -> Option<u64> {
+        self.highest_seen
     }
 
     /// The cumulative acknowledgement: every sequence below it was received or given up.
@@ -407,11 +455,15 @@ impl<P> ReliableReceiver<P> {
         })
     }
 
-    /// Whether a NACK should be sent now: a gap exists and none was sent within the
-    /// NACK interval.
+    /// Whether a NACK should be sent now: a gap exists, has persisted for the reorder
+    /// delay, and no NACK was sent within the NACK interval.
     #[must_use]
     pub fn nack_due(&self, now: Instant) -> bool {
-        self.has_gap() && due(self.last_nack, self.nack_interval, now)
+        let aged = self.reorder_delay.is_zero()
+            || self
+                .gap_since
+                .is_some_and(|t| now.saturating_duration_since(t) >= self.reorder_delay);
+        self.has_gap() && aged && due(self.last_nack, self.nack_interval, now)
     }
 
     fn has_gap(&self) -> bool {
@@ -434,8 +486,18 @@ impl<P> ReliableReceiver<P> {
     /// assert!(rx.poll_nack(t0).is_some());
     /// assert!(rx.poll_nack(t0 + Duration::from_millis(1)).is_none(), "paced");
     /// assert!(rx.poll_nack(t0 + Duration::from_millis(5)).is_some());
+    ///
+    /// let mut patient = ReliableReceiver::new(ReceiverConfig::default());
+    /// patient.set_reorder_delay(Duration::from_millis(2));
+    /// patient.on_packet(1, ());
+    /// assert!(patient.poll_nack(t0).is_none(), "may be reordering");
+    /// assert_eq!(patient.poll_timeout(), Some(t0 + Duration::from_millis(2)));
+    /// assert!(patient.poll_nack(t0 + Duration::from_millis(2)).is_some());
     /// ```
     pub fn poll_nack(&mut self, now: Instant) -> Option<NackPayload> {
+        if self.gap_since.is_none() && self.has_gap() {
+            self.gap_since = Some(now);
+        }
         if !self.nack_due(now) {
             return None;
         }
@@ -479,13 +541,23 @@ impl<P> ReliableReceiver<P> {
     /// caller's polling right after [`on_packet`](Self::on_packet) handles).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let nack = self
-            .has_gap()
-            .then(|| {
-                self.last_nack
-                    .and_then(|t| t.checked_add(self.nack_interval))
-            })
-            .flatten();
+        let nack = if self.has_gap() {
+            let paced = self
+                .last_nack
+                .and_then(|t| t.checked_add(self.nack_interval));
+            let aged = if self.reorder_delay.is_zero() {
+                None
+            } else {
+                self.gap_since
+                    .and_then(|t| t.checked_add(self.reorder_delay))
+            };
+            match (paced, aged) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            }
+        } else {
+            None
+        };
         let ack = self
             .ack_pending
             .then(|| self.last_ack.and_then(|t| t.checked_add(self.ack_interval)))

@@ -667,3 +667,32 @@ impl<'a> Iterator for Resend<'a> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use bytes::Bytes;
+
+    use super::{RetransmitBuffer, RetransmitConfig};
+
+    #[test]
+    fn released_slots_keep_at_most_the_retained_event_capacity() {
+        let mut tx = RetransmitBuffer::new(RetransmitConfig {
+            retained_events_per_slot: 8,
+            ..RetransmitConfig::default()
+        });
+        let now = Instant::now();
+        let many = vec![Bytes::from_static(b"e"); 500];
+        tx.push(0, &many, now).unwrap();
+        tx.push(1, &many[..4], now).unwrap();
+        assert!(tx.slots.get(0).unwrap().events.capacity() >= 500);
+        tx.ack(2, now).unwrap();
+        assert!(tx.slots.get(0).unwrap().events.capacity() <= 8);
+        assert!(
+            tx.slots.get(1).unwrap().events.capacity() >= 4,
+            "small slots keep theirs"
+        );
+        assert!(tx.slots.get(0).unwrap().events.is_empty());
+    }
+}

@@ -17,6 +17,8 @@ pub(crate) struct Watermark {
     below: u64,
     /// Bit `c % SPAN` set: counter `c` (in `below + 1 .. below + SPAN`) arrived.
     bits: [u64; WORDS],
+    /// Bits set in `bits` (so "anything above?" needs no scan).
+    above: u32,
     /// Since when a counter has been missing below an arrived one.
     gap_since: Option<Instant>,
     /// Counters given up.
@@ -28,6 +30,7 @@ impl Watermark {
         Self {
             below: 0,
             bits: [0; WORDS],
+            above: 0,
             gap_since: None,
             skipped: 0,
         }
@@ -56,10 +59,16 @@ impl Watermark {
 
     fn set(&mut self, counter: u64, on: bool) {
         let (word, mask) = Self::position(counter);
+        let was = self.bits[word] & mask != 0;
         if on {
             self.bits[word] |= mask;
         } else {
             self.bits[word] &= !mask;
+        }
+        match (was, on) {
+            (false, true) => self.above += 1,
+            (true, false) => self.above -= 1,
+            _ => {}
         }
     }
 
@@ -86,14 +95,14 @@ impl Watermark {
 
     /// Moves `below` over every arrived counter right above it.
     fn advance(&mut self) {
-        while self.below < u64::MAX && self.is_set(self.below) {
+        while self.above != 0 && self.below < u64::MAX && self.is_set(self.below) {
             self.set(self.below, false);
             self.below += 1;
         }
     }
 
     fn has_above(&self) -> bool {
-        self.bits.iter().any(|w| *w != 0)
+        self.above != 0
     }
 
     /// Gives up every counter below `to` (clearing their bits).

@@ -8,7 +8,6 @@ use netmesh_pool::OpenedPacket;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::stats::Counters;
 use super::streams::ReliableRx;
 
 /// One packet built by a send call.
@@ -79,7 +78,6 @@ pub enum Received<'a> {
 pub struct Delivery<'a> {
     stream_id: u64,
     rx: MutexGuard<'a, ReliableRx>,
-    counters: &'a Counters,
     /// The session's "deliveries pending" flag, raised if packets are left undrained.
     pending: &'a AtomicBool,
 }
@@ -88,13 +86,11 @@ impl<'a> Delivery<'a> {
     pub(crate) fn new(
         stream_id: u64,
         rx: MutexGuard<'a, ReliableRx>,
-        counters: &'a Counters,
         pending: &'a AtomicBool,
     ) -> Self {
         Self {
             stream_id,
             rx,
-            counters,
             pending,
         }
     }
@@ -116,11 +112,7 @@ impl Iterator for Delivery<'_> {
     type Item = OpenedPacket;
 
     fn next(&mut self) -> Option<OpenedPacket> {
-        let packet = self.rx.pop_ready()?;
-        self.counters
-            .events_delivered
-            .fetch_add(u64::from(packet.header().event_count), Ordering::Relaxed);
-        Some(packet)
+        self.rx.pop_ready()
     }
 }
 

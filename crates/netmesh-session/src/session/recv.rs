@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use netmesh_pool::{OpenError, OpenedPacket};
-use netmesh_wire::{NackPayload, NetHeader, WireError, HEADER_SIZE, MAGIC};
+use netmesh_wire::{NackPayload, NetHeader, WireError, HEADER_SIZE, MAGIC, TAG_SIZE};
 
 use super::control::{words, Credit};
 use super::datagram::Incoming;
@@ -84,15 +84,21 @@ impl Inner {
             CLOSED => return Err(RecvError::Closed),
             _ => {}
         }
-        let keys = self.rx.load_full().ok_or(RecvError::NotEstablished)?;
+        let keys = self.rx.load();
+        let keys = keys.as_ref().ok_or(RecvError::NotEstablished)?;
         let session_id = le64(bytes, 24).unwrap_or(0);
         let (gen, which) = keys.select(session_id);
         let packet = datagram.open(&gen.opener).map_err(RecvError::from_open)?;
 
         // Authenticated from here on.
+        // Loads before stores: no cache-line write per packet once they hold.
         let now_nanos = self.nanos(now);
-        self.last_heard.fetch_max(now_nanos, Ordering::Relaxed);
-        self.idle_reported.store(false, Ordering::Relaxed);
+        if self.last_heard.load(Ordering::Relaxed) < now_nanos {
+            self.last_heard.store(now_nanos, Ordering::Relaxed);
+        }
+        if self.idle_reported.load(Ordering::Relaxed) {
+            self.idle_reported.store(false, Ordering::Relaxed);
+        }
         if which == Which::Pending {
             self.promote_pending(now);
         }
@@ -109,7 +115,9 @@ impl Inner {
             watermark.admit(counter, now);
             watermark.below()
         };
-        gen.traffic.store(true, Ordering::Relaxed);
+        if !gen.traffic.load(Ordering::Relaxed) {
+            gen.traffic.store(true, Ordering::Relaxed);
+        }
         let step = (self.config.credit_window / 4).max(1);
         if below >= gen.credit_sent.load(Ordering::Relaxed) + step {
             self.send_credit(gen, now);
@@ -163,15 +171,6 @@ impl Inner {
             self.on_nack(&header, &packet, now)?;
             return Ok(Received::Nack);
         }
-        self.counters
-            .packets_received
-            .fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .events_received
-            .fetch_add(u64::from(header.event_count), Ordering::Relaxed);
-        self.counters
-            .bytes_received
-            .fetch_add(packet.payload().len() as u64, Ordering::Relaxed);
         if header.flags.is_reliable() && header.subprotocol_id == 0 && !self.peer_is_net_mesh() {
             return Ok(self.receive_reliable(header.stream_id, header.sequence, packet, now));
         }
@@ -183,11 +182,18 @@ impl Inner {
         header: &NetHeader,
         packet: OpenedPacket,
     ) -> Result<Received<'_>, RecvError> {
+        let len = HEADER_SIZE + packet.payload().len() + TAG_SIZE;
         if let Some(stream) = self
             .rx_streams
             .get_or_insert(header.stream_id, RxStream::new)
         {
-            let outcome = lock(&stream.tracker).on_packet(header.sequence);
+            let mut ff = lock(&stream.tracker);
+            ff.traffic.packet(header.event_count, len);
+            let outcome = ff.tracker.on_packet(header.sequence);
+            if outcome != TrackOutcome::Duplicate {
+                ff.traffic.events_delivered += u64::from(header.event_count);
+            }
+            drop(ff);
             if outcome == TrackOutcome::Duplicate {
                 self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
                 return Ok(Received::Duplicate {
@@ -195,10 +201,16 @@ impl Inner {
                     sequence: header.sequence,
                 });
             }
+        } else {
+            // Beyond max_streams: delivered, counted without per-stream accounting.
+            let c = &self.counters;
+            c.packets_received.fetch_add(1, Ordering::Relaxed);
+            c.events_received
+                .fetch_add(u64::from(header.event_count), Ordering::Relaxed);
+            c.bytes_received.fetch_add(len as u64, Ordering::Relaxed);
+            c.events_delivered
+                .fetch_add(u64::from(header.event_count), Ordering::Relaxed);
         }
-        self.counters
-            .events_delivered
-            .fetch_add(u64::from(header.event_count), Ordering::Relaxed);
         Ok(Received::Packet(packet))
     }
 
@@ -230,6 +242,8 @@ impl Inner {
             };
         };
         let mut rx = lock(self.reliable_rx(stream));
+        let len = HEADER_SIZE + packet.payload().len() + TAG_SIZE;
+        rx.traffic.packet(packet.header().event_count, len);
         let outcome = rx.on_packet(sequence, packet);
         self.count_outcome(outcome);
         self.acknowledge(stream_id, &mut rx, now);
@@ -239,12 +253,7 @@ impl Inner {
                 sequence,
             };
         }
-        Received::Delivered(Delivery::new(
-            stream_id,
-            rx,
-            &self.counters,
-            &self.deliveries_pending,
-        ))
+        Received::Delivered(Delivery::new(stream_id, rx, &self.deliveries_pending))
     }
 
     fn count_outcome(&self, outcome: Outcome) {
@@ -322,9 +331,7 @@ impl Inner {
         self.rx_streams.for_each(|_, stream| {
             if let Some(rx) = stream.reliable.get() {
                 let mut rx = lock(rx);
-                let next = rx.receiver().next_expected();
-                let end = next.saturating_add(self.config.reorder_buffer as u64);
-                rx.skip_to(end);
+                rx.receiver_mut().skip_gaps();
                 if rx.ready() > 0 {
                     self.deliveries_pending.store(true, Ordering::Release);
                 }
@@ -521,12 +528,7 @@ impl Inner {
         // More streams may be ready: look again next call.
         self.deliveries_pending.store(true, Ordering::Release);
         let rx = lock(self.rx_streams.get(id)?.reliable.get()?);
-        Some(Delivery::new(
-            id,
-            rx,
-            &self.counters,
-            &self.deliveries_pending,
-        ))
+        Some(Delivery::new(id, rx, &self.deliveries_pending))
     }
 
     pub(super) fn poll_transmit(&self) -> Option<Bytes> {

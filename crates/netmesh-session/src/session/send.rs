@@ -168,7 +168,7 @@ impl Inner {
                 return false;
             }
         }
-        self.window_open(stream, 0)
+        self.window_open(stream, HEADER_SIZE + TAG_SIZE)
     }
 
     /// Whether the stream's byte window (net-mesh grants) has room for `len` more bytes.

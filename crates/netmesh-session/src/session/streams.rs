@@ -21,6 +21,9 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Slots of the slow table: `CHUNK` chunks of `CHUNK` streams, made on demand.
 const CHUNK: usize = 64;
 
+/// One chunk of the slow table: `(stream id, stream)` slots.
+type Chunk<T> = Box<[OnceLock<(u64, T)>]>;
+
 /// Streams by id. Ids below 64 sit in a fixed array (a lookup is one load); others get
 /// the next free slot of a chunked table, found through a map. Entries are never
 /// removed, so a reference to one lives as long as the table: deliveries can hold a
@@ -29,7 +32,7 @@ const CHUNK: usize = 64;
 /// inventing stream ids.
 pub(crate) struct StreamTable<T> {
     fast: Box<[OnceLock<T>]>,
-    chunks: Box<[OnceLock<Box<[OnceLock<(u64, T)>]>>]>,
+    chunks: Box<[OnceLock<Chunk<T>>]>,
     index: RwLock<HashMap<u64, usize>>,
     max: usize,
 }
@@ -163,11 +166,16 @@ impl TxStream {
 #[derive(Debug)]
 pub(crate) struct ReliableRx {
     receiver: ReliableReceiver<OpenedPacket>,
+    /// Counted under this stream's lock rather than in shared atomics.
+    pub(crate) traffic: RxTraffic,
 }
 
 impl ReliableRx {
     pub(crate) fn new(receiver: ReliableReceiver<OpenedPacket>) -> Self {
-        Self { receiver }
+        Self {
+            receiver,
+            traffic: RxTraffic::default(),
+        }
     }
 
     pub(crate) fn receiver(&self) -> &ReliableReceiver<OpenedPacket> {
@@ -194,14 +202,40 @@ impl ReliableRx {
     }
 
     pub(crate) fn pop_ready(&mut self) -> Option<OpenedPacket> {
-        self.receiver.pop_ready().map(|(_, packet)| packet)
+        let (_, packet) = self.receiver.pop_ready()?;
+        self.traffic.events_delivered += u64::from(packet.header().event_count);
+        Some(packet)
     }
+}
+
+/// What one stream received, counted under the stream's lock.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct RxTraffic {
+    pub(crate) packets: u64,
+    pub(crate) events: u64,
+    pub(crate) bytes: u64,
+    pub(crate) events_delivered: u64,
+}
+
+impl RxTraffic {
+    pub(crate) fn packet(&mut self, events: u16, bytes: usize) {
+        self.packets += 1;
+        self.events += u64::from(events);
+        self.bytes += bytes as u64;
+    }
+}
+
+/// The fire-and-forget side of a receive stream.
+#[derive(Debug, Default)]
+pub(crate) struct FfRx {
+    pub(crate) tracker: StreamTracker,
+    pub(crate) traffic: RxTraffic,
 }
 
 /// The receive side of one stream.
 pub(crate) struct RxStream {
     /// Fire-and-forget accounting.
-    pub(crate) tracker: Mutex<StreamTracker>,
+    pub(crate) tracker: Mutex<FfRx>,
     /// Reliable delivery, made by the first reliable packet.
     pub(crate) reliable: OnceLock<Mutex<ReliableRx>>,
 }
@@ -209,7 +243,7 @@ pub(crate) struct RxStream {
 impl RxStream {
     pub(crate) fn new() -> Self {
         Self {
-            tracker: Mutex::new(StreamTracker::new()),
+            tracker: Mutex::new(FfRx::default()),
             reliable: OnceLock::new(),
         }
     }

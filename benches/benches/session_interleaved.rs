@@ -1,0 +1,129 @@
+//! Session send and receive per packet as ratios to the bare pool build and open, by
+//! interleaving blocks of 2000 packets (the host's speed drifts; both sides of a ratio
+//! see the same minute), median of 101 rounds.
+//! `cargo bench -p netmesh-benches --bench session_interleaved`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use netmesh_benches::{median, time_block, Shape, BLOCK, KEY, SESSION};
+use netmesh_pool::{PacketOpener, ThreadLocalPool};
+use netmesh_session::{PeerKind, Role, Session, SessionConfig, SessionKeys};
+use netmesh_wire::PacketFlags;
+
+const ROUNDS: usize = 101;
+const OTHER_KEY: [u8; 32] = [0x5a; 32];
+
+fn pair(now: Instant) -> (Session, Session) {
+    let a = Session::from_keys(
+        SessionConfig::default(),
+        SessionKeys::from_parts(SESSION, KEY, OTHER_KEY),
+        Role::Initiator,
+        now,
+    );
+    let b = Session::from_keys(
+        SessionConfig::default(),
+        SessionKeys::from_parts(SESSION, OTHER_KEY, KEY),
+        Role::Responder,
+        now,
+    );
+    (a, b)
+}
+
+/// `datagrams` copied into one receive buffer and split off, as a socket read leaves
+/// them (the buffer is dropped, so each datagram is unshared).
+fn received(datagrams: &[Bytes]) -> Vec<Bytes> {
+    let mut buffer = BytesMut::with_capacity(datagrams.iter().map(Bytes::len).sum());
+    datagrams
+        .iter()
+        .map(|d| {
+            buffer.extend_from_slice(d);
+            buffer.split().freeze()
+        })
+        .collect()
+}
+
+fn main() {
+    println!("session / bare pool, per packet (median of {ROUNDS} interleaved rounds of {BLOCK})");
+    for shape in [Shape::ALL[0], Shape::ALL[4]] {
+        let events = shape.make();
+        let now = Instant::now();
+
+        // Send: pool get + build against Session::send (peer taken for net-mesh: no
+        // credit to wait for, the same path with an unbounded limit).
+        let pool = ThreadLocalPool::new(64, &KEY, SESSION);
+        let (sender, _) = pair(now);
+        sender.handle_timeout(now + Duration::from_secs(1));
+        assert_eq!(sender.peer_kind(), PeerKind::NetMesh);
+        let mut sequence = 0u64;
+        let (mut bare, mut ratios) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            let base = time_block(|_| {
+                sequence += 1;
+                black_box(
+                    pool.get()
+                        .build(1, sequence, black_box(&events), PacketFlags::NONE),
+                );
+            });
+            let session = time_block(|_| {
+                black_box(sender.send(1, black_box(&events), PacketFlags::NONE)).ok();
+            });
+            while sender.poll_transmit().is_some() {}
+            bare.push(base / BLOCK as f64 * 1e9);
+            ratios.push(session / base);
+        }
+        println!(
+            "  send    {:>8}: bare {:7.0} ns, session/bare {:.3}",
+            shape.label(),
+            median(bare),
+            median(ratios)
+        );
+
+        // Receive: PacketOpener::open against Session::handle_datagram (its peer is
+        // netmesh: credit watermark, stream accounting, CREDIT every quarter window).
+        let opener = PacketOpener::new(&KEY, SESSION);
+        let source = ThreadLocalPool::new(8, &KEY, SESSION);
+        let (sender, receiver) = pair(now);
+        while let Some(d) = sender.poll_transmit() {
+            let _ = receiver.handle_datagram(d, now);
+        }
+        assert_eq!(receiver.peer_kind(), PeerKind::Netmesh);
+        sender.handle_timeout(now + Duration::from_secs(1));
+        let (mut bare, mut ratios) = (Vec::new(), Vec::new());
+        let mut sequence = 0u64;
+        for _ in 0..ROUNDS {
+            let plain: Vec<Bytes> = (0..BLOCK)
+                .map(|_| {
+                    sequence += 1;
+                    source.get().build(1, sequence, &events, PacketFlags::NONE)
+                })
+                .collect();
+            let mut plain = received(&plain).into_iter();
+            let sessioned: Vec<Bytes> = (0..BLOCK)
+                .map(|_| {
+                    let sent = sender.send(1, &events, PacketFlags::NONE).expect("sends");
+                    sent.datagram.expect("no credit limit")
+                })
+                .collect();
+            let mut sessioned = received(&sessioned).into_iter();
+            let base = time_block(|_| {
+                let d = plain.next().expect("one per call");
+                black_box(opener.open(d).map(|p| p.event_count())).ok();
+            });
+            let session = time_block(|_| {
+                let d = sessioned.next().expect("one per call");
+                black_box(receiver.handle_datagram(d, now).is_ok());
+            });
+            while receiver.poll_transmit().is_some() {}
+            bare.push(base / BLOCK as f64 * 1e9);
+            ratios.push(session / base);
+        }
+        println!(
+            "  receive {:>8}: bare {:7.0} ns, session/bare {:.3}",
+            shape.label(),
+            median(bare),
+            median(ratios)
+        );
+    }
+}
