@@ -30,8 +30,6 @@ pub(crate) struct NodeConfig {
     pub(crate) psk: Psk,
     /// The mesh prologue's `(initiator_id, responder_id)`; `None`: the empty prologue.
     pub(crate) mesh: Option<(u64, u64)>,
-    /// Whether every peer is on loopback (then UDP GSO is used).
-    pub(crate) loopback: bool,
 }
 
 /// What a node reports, as the commands need it.
@@ -164,17 +162,8 @@ impl Node {
             responder: Arc::new(Responder::new(keypair, &config.psk)),
             prologue,
         });
-        // Each UDP GSO segment must fit the path MTU (the kernel refuses the send with
-        // EMSGSIZE otherwise, fragmentation or not), and netmesh packets are up to 8 KiB:
-        // GSO only where the MTU is 64 KiB, on loopback. Elsewhere each datagram goes
-        // alone and IP fragments it beyond the link MTU, as net-mesh's do.
-        let socket = netmesh_udp::SocketOptions {
-            gso: config.loopback,
-            ..Default::default()
-        };
         let endpoint_config = EndpointConfig {
             accept,
-            socket,
             // Deliveries queued for the command's thread: room for bursts while it checks.
             event_queue: 4096,
             ..EndpointConfig::new(config.bind)

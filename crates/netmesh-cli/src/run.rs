@@ -299,7 +299,6 @@ pub(crate) fn listen(args: &ListenArgs) -> Result<bool, Failure> {
         keypair: Some(keypair),
         psk,
         mesh: node_config(args.mesh, false),
-        loopback: args.bind.ip().is_loopback(),
     })?;
     say(&format!("listening on {}", node.local_addr()))?;
 
@@ -401,7 +400,6 @@ pub(crate) fn send(args: &SendArgs) -> Result<bool, Failure> {
         keypair: None,
         psk,
         mesh: node_config(args.mesh, true),
-        loopback: args.to.ip().is_loopback(),
     })?;
     let timeout = Duration::from_secs_f64(args.timeout);
     let peer = node.connect(args.to, peer_key, timeout)?;
@@ -493,14 +491,12 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<bool, Failure> {
         keypair: Some(keypair),
         psk: psk.clone(),
         mesh: None,
-        loopback: true,
     })?;
     let sender = Node::bind(NodeConfig {
         bind: localhost,
         keypair: None,
         psk,
         mesh: None,
-        loopback: true,
     })?;
     let timeout = Duration::from_secs_f64(args.timeout);
     let peer = sender.connect(listener.local_addr(), public, timeout)?;
