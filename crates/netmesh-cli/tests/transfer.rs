@@ -265,3 +265,50 @@ fn a_sprayed_listener_keeps_its_stream_and_counts_every_bad_datagram() {
     assert_eq!(report["rejected"].as_u64().unwrap(), sprayed, "{report}");
     eprintln!("sprayed {sprayed}: {report}");
 }
+
+/// The same through `netmesh relay` as a third process (its counts as its last line).
+#[test]
+fn reliable_streams_lose_nothing_through_the_relay_command() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let events: u64 = 50_000;
+    let dir = TempDir::new("relay-cmd");
+    let (key, public) = keygen(&dir, "listener.key");
+    let expect = events.to_string();
+    let (listener, addr) = listen(&key, &psk(12), "127.0.0.1:0", &["--expect", &expect]);
+    let mut relay = netmesh();
+    relay
+        .args([
+            "relay",
+            "--listen",
+            "127.0.0.1:0",
+            "--to",
+            &addr.to_string(),
+        ])
+        .args([
+            "--drop",
+            "0.02",
+            "--dup",
+            "0.01",
+            "--reorder",
+            "0.05",
+            "--seed",
+            "3",
+        ])
+        .args(["--duration", "5"]);
+    let mut relay = Running::spawn(relay, "relay");
+    let relay_addr = relay.bound_addr();
+    let send = send_command(
+        relay_addr,
+        &public,
+        &psk(12),
+        &["--events", &expect, "--streams", "2", "--reliable"],
+    );
+    let sent = run(send, "send", LIMIT);
+    let heard = listener.finish(LIMIT);
+    assert!(sent.status.success(), "send: {sent:?}");
+    assert!(heard.status.success(), "listen: {heard:?}");
+    assert_clean(&heard.json(), events);
+    let counts = relay.finish(LIMIT).json();
+    assert!(counts["dropped"].as_u64().unwrap() > 0, "{counts}");
+    assert!(counts["forwarded"].as_u64().unwrap() > 400, "{counts}");
+}
