@@ -237,6 +237,23 @@ pub const MAX_TRACKED_STREAMS: usize = 1 << 16;
 /// Memory is bounded whatever arrives: a bitmap of the last `window` indices (older
 /// indices are settled: those never seen count as lost) and the last index of at most
 /// [`MAX_TRACKED_STREAMS`] streams.
+///
+/// # Examples
+///
+/// ```
+/// use netmesh_cli::events::{write_event, PeerCheck, Verdict};
+///
+/// let event = |index| {
+///     let mut bytes = [0; 24];
+///     write_event(&mut bytes, 0, index);
+///     bytes
+/// };
+/// let mut check = PeerCheck::default();
+/// assert_eq!(check.check(&event(0), true), Verdict::Delivered { in_order: true });
+/// assert_eq!(check.check(&event(2), true), Verdict::Delivered { in_order: true });
+/// assert_eq!(check.check(&event(2), true), Verdict::Duplicate);
+/// assert_eq!(check.lost(), 1); // index 1
+/// ```
 #[derive(Debug)]
 pub struct PeerCheck {
     counts: Counts,

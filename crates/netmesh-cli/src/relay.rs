@@ -91,6 +91,26 @@ impl Relay {
     /// # Errors
     ///
     /// When a socket cannot be bound or connected, or a probability is outside `0..=1`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::net::UdpSocket;
+    /// use std::time::Duration;
+    /// use netmesh_cli::relay::{Impairment, Relay};
+    ///
+    /// let server = UdpSocket::bind("127.0.0.1:0")?;
+    /// let lossless = Impairment { drop: 0.0, duplicate: 0.0, reorder: 0.0, seed: 1 };
+    /// let relay = Relay::start("127.0.0.1:0".parse()?, server.local_addr()?, lossless)?;
+    ///
+    /// let client = UdpSocket::bind("127.0.0.1:0")?;
+    /// client.send_to(b"ping", relay.local_addr())?;
+    /// server.set_read_timeout(Some(Duration::from_secs(5)))?;
+    /// let mut buf = [0; 16];
+    /// let (len, _) = server.recv_from(&mut buf)?;
+    /// assert_eq!(&buf[..len], b"ping");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn start(listen: SocketAddr, to: SocketAddr, impairment: Impairment) -> io::Result<Self> {
         for p in [impairment.drop, impairment.duplicate, impairment.reorder] {
             if !(0.0..=1.0).contains(&p) {

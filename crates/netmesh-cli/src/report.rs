@@ -7,6 +7,18 @@ use serde_json::{Map, Value};
 
 /// The result of a `listen`, `send` or `bench` run. The fields up to `rejected` are the
 /// ones SESSION.md promises; `extra` holds the endpoint's further counters.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use netmesh_cli::report::Report;
+///
+/// let mut report = Report { events: 1000, bytes: 64_000, ok: true, ..Report::default() };
+/// report.set_span(Duration::from_millis(250));
+/// report.extra("retransmits", 0);
+/// assert!(report.json().starts_with(r#"{"events":1000,"bytes":64000,"seconds":0.25,"events_per_s":4000.0,"#));
+/// ```
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     /// Events delivered intact (receiver) or sent (sender).
