@@ -47,6 +47,7 @@ fn a_million_reliable_events_arrive_once_in_order() {
     assert_eq!(sent["events"], events, "{sent}");
     assert_eq!(sent["lost"], 0, "{sent}");
     assert_clean(&heard, events);
+    eprintln!("reliable: listen {heard}");
 }
 
 #[test]
@@ -57,6 +58,7 @@ fn a_million_fire_and_forget_events_arrive_checked() {
     assert_eq!(sent["events"], events, "{sent}");
     // On loopback with flow control nothing should be lost; the listener waited for all.
     assert_clean(&heard, events);
+    eprintln!("fire-and-forget: listen {heard}");
 }
 
 #[test]
