@@ -12,7 +12,7 @@ use bytes::Bytes;
 use netmesh_session::{
     Event as SessionEvent, PeerKind, Prologue, Psk, PublicKey, Responder, StaticKeypair,
 };
-use netmesh_udp::{Accept, Endpoint, EndpointConfig, Event, Peer, PeerId};
+use netmesh_udp::{Accept, ConnectError, Endpoint, EndpointConfig, Event, Peer, PeerId};
 use serde_json::json;
 
 use crate::report::Report;
@@ -192,7 +192,13 @@ impl Node {
         let peer = self
             .endpoint
             .connect(to, &key, &self.psk, &self.prologue, timeout)
-            .map_err(|error| Failure::Error(format!("handshake with {to} failed: {error}")))?;
+            .map_err(|error| match error {
+                ConnectError::TimedOut(_) => Failure::Error(format!(
+                    "{error}: no valid answer (is a listener there, with this --peer-key, \
+                     --psk and prologue?)"
+                )),
+                other => Failure::Error(format!("handshake with {to} failed: {other}")),
+            })?;
         Ok(PeerHandle {
             peer,
             send_timeout: self.send_timeout,
