@@ -35,6 +35,8 @@ pub(crate) enum Failure {
     Usage(String),
     /// The run could not be carried out.
     Error(String),
+    /// Stdout was closed by its reader: stop without a word.
+    StdoutClosed,
 }
 
 impl<E: std::error::Error> From<E> for Failure {
@@ -68,6 +70,7 @@ pub fn main() -> ExitCode {
             eprintln!("netmesh: error: {message}");
             ExitCode::from(EXIT_USAGE)
         }
+        Err(Failure::StdoutClosed) => ExitCode::from(EXIT_ERROR),
         Err(Failure::Error(message)) => {
             eprintln!("netmesh: error: {message}");
             ExitCode::from(EXIT_ERROR)
@@ -108,9 +111,13 @@ fn usage_error(error: &clap::Error) -> ExitCode {
 /// Prints a line on stdout and flushes it: scripts wait for lines like `listening on`.
 pub(crate) fn say(line: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}")?;
-    out.flush()?;
-    Ok(())
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(|error| match error.kind() {
+            // Whoever reads stdout has gone (`netmesh bench | head -1`): nothing to say.
+            std::io::ErrorKind::BrokenPipe => Failure::StdoutClosed,
+            _ => Failure::Error(format!("writing to stdout: {error}")),
+        })
 }
 
 fn run_relay(args: &RelayArgs) -> Result<bool, Failure> {

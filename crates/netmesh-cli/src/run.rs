@@ -381,7 +381,7 @@ pub(crate) fn listen(args: &ListenArgs) -> Result<bool, Failure> {
                 eprintln!("netmesh: reply failed: {error}");
                 ok = false;
             }
-            Err(_) => ok = false,
+            Ok(Err(Failure::StdoutClosed)) | Err(_) => ok = false,
         }
     }
     report.ok = ok;
