@@ -99,7 +99,10 @@ pub struct EndpointConfig {
     /// Deliver events by calling this on the endpoint's receive and timer threads
     /// instead of queueing them for [`Endpoint::recv_event`] (which then returns
     /// nothing). Saves a thread handoff per packet; the handler must be quick, as it
-    /// holds up the receive thread (and so every peer on its socket). Default `None`.
+    /// holds up the receive thread (and so every peer on its socket), and must not wait
+    /// on the endpoint: a [`Peer::send`] from it that runs out of credit would wait for
+    /// credit only this very thread can deliver (it gives up after `send_timeout`).
+    /// Default `None`.
     pub on_event: Option<EventHandler>,
 }
 
