@@ -10,39 +10,13 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use netmesh_benches::{Shape, KEY, SESSION};
+use netmesh_benches::{received, session_pair, Shape, KEY, SESSION};
 use netmesh_pool::{PacketOpener, ThreadLocalPool};
-use netmesh_session::{PeerKind, Role, Session, SessionConfig, SessionKeys};
+use netmesh_session::PeerKind;
 use netmesh_wire::PacketFlags;
 
 const SHAPES: [Shape; 2] = [Shape::ALL[0], Shape::ALL[4]];
-const OTHER_KEY: [u8; 32] = [0x5a; 32];
-
-/// Two established sessions over the same keys, each side's TX the other's RX.
-fn pair(now: Instant) -> (Session, Session) {
-    let a = Session::from_keys(
-        SessionConfig::default(),
-        SessionKeys::from_parts(SESSION, KEY, OTHER_KEY),
-        Role::Initiator,
-        now,
-    );
-    let b = Session::from_keys(
-        SessionConfig::default(),
-        SessionKeys::from_parts(SESSION, OTHER_KEY, KEY),
-        Role::Responder,
-        now,
-    );
-    (a, b)
-}
-
-/// A datagram as a socket read leaves it: unshared, reference-counted storage.
-fn received(datagram: &[u8]) -> Bytes {
-    let mut buffer = BytesMut::with_capacity(datagram.len());
-    buffer.extend_from_slice(datagram);
-    buffer.split().freeze()
-}
 
 fn session(c: &mut Criterion) {
     let mut group = c.benchmark_group("session");
@@ -63,7 +37,7 @@ fn session(c: &mut Criterion) {
             });
         });
         let now = Instant::now();
-        let (sender, _) = pair(now);
+        let (sender, _) = session_pair(now);
         sender.handle_timeout(now + Duration::from_secs(1));
         assert_eq!(sender.peer_kind(), PeerKind::NetMesh);
         while sender.poll_transmit().is_some() {}
@@ -85,7 +59,7 @@ fn session(c: &mut Criterion) {
                 BatchSize::SmallInput,
             );
         });
-        let (sender, receiver) = pair(now);
+        let (sender, receiver) = session_pair(now);
         // The receiver learns its peer is netmesh from the sender's marked heartbeat;
         // the sender stops waiting for credit.
         while let Some(d) = sender.poll_transmit() {

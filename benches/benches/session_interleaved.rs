@@ -7,29 +7,12 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use netmesh_benches::{median, time_block, Shape, BLOCK, KEY, SESSION};
+use netmesh_benches::{median, session_pair, time_block, Shape, BLOCK, KEY, SESSION};
 use netmesh_pool::{PacketOpener, ThreadLocalPool};
-use netmesh_session::{PeerKind, Role, Session, SessionConfig, SessionKeys};
+use netmesh_session::PeerKind;
 use netmesh_wire::PacketFlags;
 
 const ROUNDS: usize = 101;
-const OTHER_KEY: [u8; 32] = [0x5a; 32];
-
-fn pair(now: Instant) -> (Session, Session) {
-    let a = Session::from_keys(
-        SessionConfig::default(),
-        SessionKeys::from_parts(SESSION, KEY, OTHER_KEY),
-        Role::Initiator,
-        now,
-    );
-    let b = Session::from_keys(
-        SessionConfig::default(),
-        SessionKeys::from_parts(SESSION, OTHER_KEY, KEY),
-        Role::Responder,
-        now,
-    );
-    (a, b)
-}
 
 /// `datagrams` copied into one receive buffer and split off, as a socket read leaves
 /// them (the buffer is dropped, so each datagram is unshared).
@@ -46,14 +29,21 @@ fn received(datagrams: &[Bytes]) -> Vec<Bytes> {
 
 fn main() {
     println!("session / bare pool, per packet (median of {ROUNDS} interleaved rounds of {BLOCK})");
+    // SESSION_SHAPE=64 or 8000 runs one shape only (for profiling).
+    let only: Option<usize> = std::env::var("SESSION_SHAPE")
+        .ok()
+        .and_then(|s| s.parse().ok());
     for shape in [Shape::ALL[0], Shape::ALL[4]] {
+        if only.is_some_and(|size| size != shape.size) {
+            continue;
+        }
         let events = shape.make();
         let now = Instant::now();
 
         // Send: pool get + build against Session::send (peer taken for net-mesh: no
         // credit to wait for, the same path with an unbounded limit).
         let pool = ThreadLocalPool::new(64, &KEY, SESSION);
-        let (sender, _) = pair(now);
+        let (sender, _) = session_pair(now);
         sender.handle_timeout(now + Duration::from_secs(1));
         assert_eq!(sender.peer_kind(), PeerKind::NetMesh);
         let mut sequence = 0u64;
@@ -84,7 +74,7 @@ fn main() {
         // netmesh: credit watermark, stream accounting, CREDIT every quarter window).
         let opener = PacketOpener::new(&KEY, SESSION);
         let source = ThreadLocalPool::new(8, &KEY, SESSION);
-        let (sender, receiver) = pair(now);
+        let (sender, receiver) = session_pair(now);
         while let Some(d) = sender.poll_transmit() {
             let _ = receiver.handle_datagram(d, now);
         }

@@ -1,5 +1,6 @@
 //! A session: both directions of one peer link, sans-IO.
 
+mod cache;
 mod config;
 mod control;
 mod datagram;
@@ -19,10 +20,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
 use bytes::{BufMut, Bytes, BytesMut};
 use netmesh_wire::PacketFlags;
 
+use self::cache::Current;
 use self::gen::{RxGen, RxKeys, TxGen};
 use self::stats::Counters;
 use self::streams::{lock, RxStream, StreamTable, TxStream};
@@ -150,6 +151,17 @@ struct Handshake {
     pending_tx: Option<Arc<TxGen>>,
 }
 
+impl Handshake {
+    /// Ends the initiator's handshake in progress; returns whether it was a re-key.
+    fn finish(&mut self) -> bool {
+        self.initiator = None;
+        self.msg1 = None;
+        self.retry_at = None;
+        self.deadline = None;
+        std::mem::take(&mut self.rekey)
+    }
+}
+
 /// Timer state behind one lock (touched by timers, not per packet).
 #[derive(Default)]
 struct Timers {
@@ -178,8 +190,8 @@ struct Inner {
     epoch: Instant,
     state: AtomicU8,
     peer_kind: AtomicU8,
-    tx: ArcSwapOption<TxGen>,
-    rx: ArcSwapOption<RxKeys>,
+    tx: Current<TxGen>,
+    rx: Current<RxKeys>,
     handshake: Mutex<Handshake>,
     timers: Mutex<Timers>,
     outbox: Mutex<Outbox>,
@@ -218,8 +230,8 @@ impl Session {
                 epoch: now,
                 state: AtomicU8::new(HANDSHAKING),
                 peer_kind: AtomicU8::new(PEER_UNKNOWN),
-                tx: ArcSwapOption::empty(),
-                rx: ArcSwapOption::empty(),
+                tx: Current::empty(),
+                rx: Current::empty(),
                 handshake: Mutex::new(Handshake::default()),
                 timers: Mutex::new(Timers::default()),
                 outbox: Mutex::new(Outbox {

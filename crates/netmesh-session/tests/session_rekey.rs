@@ -17,7 +17,7 @@ use netmesh_session::{
 use netmesh_wire::{NetHeader, PacketFlags};
 
 const THRESHOLD: u64 = 5000;
-const PACKETS: u64 = 40_000;
+const PACKETS: u64 = 32_000;
 
 /// Every sealed datagram's (session id, counter), per direction: a repeat is a nonce
 /// reused.

@@ -368,3 +368,19 @@ fn million_events_over_a_lossy_link() {
         seed: 2,
     });
 }
+
+#[test]
+fn a_harsh_link_still_delivers_reliable_streams_exactly_once_in_order() {
+    for seed in [3, 4] {
+        run(&Run {
+            events: 4_000,
+            link: LinkConfig {
+                loss: 0.10,
+                duplication: 0.05,
+                reorder: 0.20,
+                ..LinkConfig::default()
+            },
+            seed,
+        });
+    }
+}

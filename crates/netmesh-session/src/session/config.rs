@@ -50,6 +50,9 @@ pub struct SessionConfig {
     pub gap_timeout: Duration,
     /// At most one NACK per reliable stream per this interval. Default 5 ms.
     pub nack_interval: Duration,
+    /// A gap in a reliable stream is NACKed only once it has lasted this long, so that
+    /// packets that are merely reordered are not retransmitted. Default 2 ms.
+    pub nack_delay: Duration,
     /// Cumulative ACKs of a reliable stream are sent at most this often. Default 5 ms.
     pub ack_interval: Duration,
     /// A reliable stream whose sent packets have gone unacknowledged this long
@@ -94,6 +97,7 @@ impl Default for SessionConfig {
             credit_interval: Duration::from_millis(5),
             gap_timeout: Duration::from_millis(20),
             nack_interval: Duration::from_millis(5),
+            nack_delay: Duration::from_millis(2),
             ack_interval: Duration::from_millis(5),
             tail_loss_timeout: Duration::from_millis(50),
             retransmit_buffer: 4096,

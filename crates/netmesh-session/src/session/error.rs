@@ -78,8 +78,11 @@ pub enum RecvError {
     /// an established session, a msg1 on an initiator).
     #[error("unexpected handshake datagram")]
     UnexpectedHandshake,
-    /// A new msg1 from the peer that is not a re-key of this session (the peer
-    /// restarted): the caller should hand it to a new responder session.
+    /// A new msg1 from the peer that is not a re-key of this session: the peer restarted,
+    /// or it is a net-mesh initiator retrying with a fresh ephemeral key after losing
+    /// msg2 (net-mesh retries that way). The owner should answer it with a new
+    /// [`Session::accept`](crate::Session::accept) and let the new session replace this
+    /// one once it authenticates.
     #[error("a new handshake from the peer (not a re-key of this session)")]
     NewHandshake,
     /// A data packet before the handshake completed.

@@ -74,7 +74,11 @@ pub enum Received<'a> {
 /// The packets of one reliable stream that are deliverable in order, oldest first.
 ///
 /// Holds the stream's receive lock: drain it and drop it promptly. Packets left in it
-/// when it is dropped stay queued and come first in the stream's next delivery.
+/// when it is dropped stay queued and come out of the next delivery of that stream (or
+/// [`Session::poll_delivery`](crate::Session::poll_delivery)). Holding it keeps
+/// in-order delivery across receiving threads: a thread that receives the next packet of
+/// the same stream waits for the lock. So do not call `handle_datagram`,
+/// `handle_timeout`, `poll_timeout` or `poll_delivery` on the thread that holds one.
 pub struct Delivery<'a> {
     stream_id: u64,
     rx: MutexGuard<'a, ReliableRx>,

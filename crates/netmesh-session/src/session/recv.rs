@@ -84,14 +84,25 @@ impl Inner {
             CLOSED => return Err(RecvError::Closed),
             _ => {}
         }
+        // An arc-swap guard here: the per-thread cache measured slower on this path.
         let keys = self.rx.load();
         let keys = keys.as_ref().ok_or(RecvError::NotEstablished)?;
-        let session_id = le64(bytes, 24).unwrap_or(0);
+        self.open_and_dispatch(keys, datagram, now)
+    }
+
+    #[inline]
+    fn open_and_dispatch(
+        &self,
+        keys: &RxKeys,
+        datagram: Incoming,
+        now: Instant,
+    ) -> Result<Received<'_>, RecvError> {
+        let session_id = le64(datagram.as_slice(), 24).unwrap_or(0);
         let (gen, which) = keys.select(session_id);
         let packet = datagram.open(&gen.opener).map_err(RecvError::from_open)?;
 
-        // Authenticated from here on.
-        // Loads before stores: no cache-line write per packet once they hold.
+        // Authenticated from here on. Loads before stores: no cache-line write per
+        // packet once they hold.
         let now_nanos = self.nanos(now);
         if self.last_heard.load(Ordering::Relaxed) < now_nanos {
             self.last_heard.store(now_nanos, Ordering::Relaxed);
@@ -216,11 +227,13 @@ impl Inner {
 
     fn reliable_rx<'a>(&self, stream: &'a RxStream) -> &'a Mutex<ReliableRx> {
         stream.reliable.get_or_init(|| {
-            Mutex::new(ReliableRx::new(ReliableReceiver::new(ReceiverConfig {
+            let mut receiver = ReliableReceiver::new(ReceiverConfig {
                 capacity: self.config.reorder_buffer,
                 nack_interval: self.config.nack_interval,
                 ack_interval: self.config.ack_interval,
-            })))
+            });
+            receiver.set_reorder_delay(self.config.nack_delay);
+            Mutex::new(ReliableRx::new(receiver))
         })
     }
 
@@ -580,12 +593,7 @@ impl Inner {
         let keys = initiator
             .read_msg2(datagram)
             .map_err(RecvError::Handshake)?;
-        let rekey = hs.rekey;
-        hs.initiator = None;
-        hs.msg1 = None;
-        hs.retry_at = None;
-        hs.deadline = None;
-        hs.rekey = false;
+        let rekey = hs.finish();
         drop(hs);
         if !rekey {
             self.establish(&keys, now);

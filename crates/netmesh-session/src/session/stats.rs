@@ -31,9 +31,10 @@ macro_rules! stats {
 stats! {
     /// Data packets sent (first transmissions, events of the application).
     packets_sent,
-    /// Events sent in those packets.
+    /// Events sent in those packets (exact while each stream is sent from one thread at
+    /// a time; sends racing on one stream may undercount it).
     events_sent,
-    /// Datagram bytes of those packets.
+    /// Datagram bytes of those packets (the same caveat as `events_sent`).
     bytes_sent,
     /// Packets re-sealed and sent again after a NACK or a tail-loss timeout.
     retransmits,

@@ -36,12 +36,7 @@ impl Inner {
             return;
         }
         if hs.deadline.is_some_and(|deadline| now >= deadline) {
-            let rekey = hs.rekey;
-            hs.initiator = None;
-            hs.msg1 = None;
-            hs.retry_at = None;
-            hs.deadline = None;
-            hs.rekey = false;
+            let rekey = hs.finish();
             drop(hs);
             if rekey {
                 // Keep the old keys; try a new re-key handshake.
