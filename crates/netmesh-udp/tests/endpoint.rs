@@ -294,6 +294,114 @@ fn a_listener_with_two_reuseport_receivers_serves_every_peer() {
     drop(clients);
 }
 
+/// A socket for a relay on 127.0.0.1 that must not lose packets itself: large buffers.
+fn relay_socket() -> UdpSocket {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+    socket.set_recv_buffer_size(16 << 20).unwrap();
+    socket.set_send_buffer_size(16 << 20).unwrap();
+    socket
+        .bind(&LOCALHOST.parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    socket.into()
+}
+
+/// Forwards datagrams between one client and `server`, dropping every `nth` datagram
+/// that is not a handshake, in both directions (data, heartbeats, CREDIT, ACK, NACK).
+fn lossy_relay(
+    socket: &UdpSocket,
+    server: SocketAddr,
+    nth: u64,
+    dropped: &AtomicU64,
+    stop: &AtomicBool,
+) {
+    socket
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let mut client = None;
+    let mut buf = vec![0; 65_536];
+    let mut count = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let Ok((len, from)) = socket.recv_from(&mut buf) else {
+            continue;
+        };
+        let datagram = &buf[..len];
+        let to = if from == server {
+            match client {
+                Some(client) => client,
+                None => continue,
+            }
+        } else {
+            client = Some(from);
+            server
+        };
+        if datagram.len() > 3 && datagram[3] & 0x10 == 0 {
+            count += 1;
+            if count % nth == 0 {
+                dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        }
+        socket.send_to(datagram, to).unwrap();
+    }
+}
+
+#[test]
+fn reliable_streams_lose_nothing_through_a_lossy_relay() {
+    let keys = keys();
+    let server = listener(&keys, |_| {});
+    let client = dialer(|_| {});
+    let relay = relay_socket();
+    let relay_addr = relay.local_addr().unwrap();
+    let dropped = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let relay_thread = {
+        let (dropped, stop, server_addr) =
+            (Arc::clone(&dropped), Arc::clone(&stop), server.local_addr());
+        thread::spawn(move || lossy_relay(&relay, server_addr, 40, &dropped, &stop))
+    };
+    let peer = client
+        .connect(
+            relay_addr,
+            &keys.keypair.public_key(),
+            &keys.psk,
+            &Prologue::Empty,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+    let sender = {
+        let peer = peer.clone();
+        thread::spawn(move || {
+            send_stream(&peer, 1, 20_000, 256, true);
+            send_stream(&peer, 2, 20_000, 256, true);
+        })
+    };
+    let mut seen = Seen::default();
+    seen.collect(&server, 40_000, 256, true);
+    sender.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    relay_thread.join().unwrap();
+    let stats = server.stats();
+    println!(
+        "{} datagrams dropped by the relay; server: {:?}; client retransmits {}",
+        dropped.load(Ordering::Relaxed),
+        stats.sessions,
+        client.stats().sessions.retransmits
+    );
+    assert!(dropped.load(Ordering::Relaxed) >= 20);
+    assert_eq!(seen.out_of_order, 0);
+    assert_eq!(
+        seen.next
+            .values()
+            .copied()
+            .collect::<Vec<_>>()
+            .iter()
+            .sum::<u64>(),
+        40_000
+    );
+    assert!(client.stats().sessions.retransmits > 0);
+    assert_eq!(stats.sessions.lost_reliable, 0);
+}
+
 /// Forwards datagrams between one client and `server`, and sprays bad ones at the
 /// server from the relay's own address (the server's peer) around real data packets.
 struct Spray {
@@ -383,15 +491,7 @@ fn bad_datagrams_sprayed_at_a_listener_leave_the_stream_intact_and_are_counted()
     let keys = keys();
     let server = listener(&keys, |_| {});
     let client = dialer(|_| {});
-    // The relay must not lose packets itself: a large receive buffer.
-    let relay_socket =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
-    relay_socket.set_recv_buffer_size(16 << 20).unwrap();
-    relay_socket.set_send_buffer_size(16 << 20).unwrap();
-    relay_socket
-        .bind(&LOCALHOST.parse::<SocketAddr>().unwrap().into())
-        .unwrap();
-    let relay_socket: UdpSocket = relay_socket.into();
+    let relay_socket = relay_socket();
     let relay_addr = relay_socket.local_addr().unwrap();
     let spray = Arc::new(Spray {
         garbage: AtomicU64::new(0),
