@@ -69,8 +69,12 @@ fn dialer(tweak: impl FnOnce(&mut EndpointConfig)) -> Endpoint {
 }
 
 fn connect(from: &Endpoint, to: &Endpoint, keys: &Keys) -> Peer {
+    connect_addr(from, to.local_addr(), keys)
+}
+
+fn connect_addr(from: &Endpoint, to: SocketAddr, keys: &Keys) -> Peer {
     from.connect(
-        to.local_addr(),
+        to,
         &keys.keypair.public_key(),
         &keys.psk,
         &Prologue::Empty,
@@ -359,15 +363,7 @@ fn reliable_streams_lose_nothing_through_a_lossy_relay() {
             (Arc::clone(&dropped), Arc::clone(&stop), server.local_addr());
         thread::spawn(move || lossy_relay(&relay, server_addr, 40, &dropped, &stop))
     };
-    let peer = client
-        .connect(
-            relay_addr,
-            &keys.keypair.public_key(),
-            &keys.psk,
-            &Prologue::Empty,
-            Duration::from_secs(5),
-        )
-        .unwrap();
+    let peer = connect_addr(&client, relay_addr, &keys);
     let sender = {
         let peer = peer.clone();
         thread::spawn(move || {
@@ -509,15 +505,7 @@ fn bad_datagrams_sprayed_at_a_listener_leave_the_stream_intact_and_are_counted()
     // Strangers: datagrams from an address with no session.
     let stranger = UdpSocket::bind(LOCALHOST).unwrap();
 
-    let peer = client
-        .connect(
-            relay_addr,
-            &keys.keypair.public_key(),
-            &keys.psk,
-            &Prologue::Empty,
-            Duration::from_secs(5),
-        )
-        .unwrap();
+    let peer = connect_addr(&client, relay_addr, &keys);
     let sender = {
         let peer = peer.clone();
         thread::spawn(move || {
