@@ -309,8 +309,37 @@ fn relay_socket() -> UdpSocket {
     socket.into()
 }
 
-/// Forwards datagrams between one client and `server`, dropping every `nth` datagram
-/// that is not a handshake, in both directions (data, heartbeats, CREDIT, ACK, NACK).
+/// Relays datagrams between `server` and the one client that sends to `socket`, until
+/// `stop`: each is handed to `forward(socket, datagram, to, from_client)`, which sends it
+/// (or not, or more).
+fn run_relay(
+    socket: &UdpSocket,
+    server: SocketAddr,
+    stop: &AtomicBool,
+    mut forward: impl FnMut(&UdpSocket, &[u8], SocketAddr, bool),
+) {
+    socket
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let mut client = None;
+    let mut buf = vec![0; 65_536];
+    while !stop.load(Ordering::Relaxed) {
+        let Ok((len, from)) = socket.recv_from(&mut buf) else {
+            continue;
+        };
+        if from == server {
+            if let Some(client) = client {
+                forward(socket, &buf[..len], client, false);
+            }
+        } else {
+            client = Some(from);
+            forward(socket, &buf[..len], server, true);
+        }
+    }
+}
+
+/// A relay that drops every `nth` datagram that is not a handshake, in both directions
+/// (data, heartbeats, CREDIT, ACK, NACK).
 fn lossy_relay(
     socket: &UdpSocket,
     server: SocketAddr,
@@ -318,35 +347,17 @@ fn lossy_relay(
     dropped: &AtomicU64,
     stop: &AtomicBool,
 ) {
-    socket
-        .set_read_timeout(Some(Duration::from_millis(20)))
-        .unwrap();
-    let mut client = None;
-    let mut buf = vec![0; 65_536];
     let mut count = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        let Ok((len, from)) = socket.recv_from(&mut buf) else {
-            continue;
-        };
-        let datagram = &buf[..len];
-        let to = if from == server {
-            match client {
-                Some(client) => client,
-                None => continue,
-            }
-        } else {
-            client = Some(from);
-            server
-        };
+    run_relay(socket, server, stop, |socket, datagram, to, _| {
         if datagram.len() > 3 && datagram[3] & 0x10 == 0 {
             count += 1;
             if count % nth == 0 {
                 dropped.fetch_add(1, Ordering::Relaxed);
-                continue;
+                return;
             }
         }
         socket.send_to(datagram, to).unwrap();
-    }
+    });
 }
 
 #[test]
@@ -418,27 +429,16 @@ fn is_data_packet(datagram: &[u8]) -> bool {
 }
 
 fn relay(socket: &UdpSocket, server: SocketAddr, spray: &Spray, stop: &AtomicBool) {
-    socket
-        .set_read_timeout(Some(Duration::from_millis(20)))
-        .unwrap();
-    let mut client = None;
-    let mut buf = vec![0; 65_536];
     let mut count = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        let Ok((len, from)) = socket.recv_from(&mut buf) else {
-            continue;
-        };
-        let datagram = &buf[..len];
-        if from == server {
-            if let Some(client) = client {
-                socket.send_to(datagram, client).unwrap();
-            }
-            continue;
+    run_relay(socket, server, stop, |socket, datagram, to, from_client| {
+        let len = datagram.len();
+        if !from_client {
+            socket.send_to(datagram, to).unwrap();
+            return;
         }
-        client = Some(from);
         if !is_data_packet(datagram) {
             socket.send_to(datagram, server).unwrap();
-            continue;
+            return;
         }
         count += 1;
         match count % 5 {
@@ -479,7 +479,7 @@ fn relay(socket: &UdpSocket, server: SocketAddr, spray: &Spray, stop: &AtomicBoo
             socket.send_to(datagram, server).unwrap();
             spray.replayed.fetch_add(1, Ordering::Relaxed);
         }
-    }
+    });
 }
 
 #[test]
