@@ -89,6 +89,10 @@ pub struct EndpointConfig {
     /// Handshake initiations accepted per second per source address (token bucket,
     /// burst of the same size). Default 5, as net-mesh's responder.
     pub handshake_rate: u32,
+    /// Handshake initiations accepted per second from all sources together (token
+    /// bucket, burst of the same size): bounds the Diffie-Hellman work a flood from many
+    /// addresses can cause. Default 1000.
+    pub handshake_rate_total: u32,
     /// Source addresses the rate limiter remembers at most. Default 4096.
     pub rate_limit_sources: usize,
     /// Peers with a session at most; further handshakes are refused. Default 4096.
@@ -157,6 +161,7 @@ impl EndpointConfig {
             credit_window_from_buffer: true,
             send_timeout: Duration::from_secs(5),
             handshake_rate: 5,
+            handshake_rate_total: 1000,
             rate_limit_sources: 4096,
             max_peers: 4096,
             event_queue: 1024,
@@ -245,6 +250,7 @@ impl Endpoint {
             peers: RwLock::new(HashMap::new()),
             limiter: Mutex::new(RateLimiter::new(
                 config.handshake_rate,
+                config.handshake_rate_total,
                 config.rate_limit_sources,
             )),
             queue: EventQueue::new(config.event_queue),
