@@ -355,7 +355,7 @@ impl Endpoint {
         }
         bump(&shared.traffic.handshakes_initiated);
         if let Err(source) = shared.send_now(0, addr, &[msg1]) {
-            shared.remove_peer(&inner, false);
+            shared.remove_peer(&inner);
             return Err(ConnectError::Io { addr, source });
         }
         shared.wake_timer();
@@ -363,7 +363,7 @@ impl Endpoint {
         match inner.wait_phase_change(Phase::Handshaking, deadline) {
             Phase::Established => Ok(Peer::new(inner, Arc::clone(shared))),
             _ => {
-                shared.remove_peer(&inner, false);
+                shared.remove_peer(&inner);
                 Err(ConnectError::TimedOut(addr))
             }
         }
@@ -553,11 +553,11 @@ impl Shared {
             }
             S::HandshakeTimedOut => {
                 bump(&self.traffic.handshakes_failed);
-                self.remove_peer(peer, false);
+                self.remove_peer(peer);
             }
             S::PeerSilent { .. } => {
                 bump(&self.traffic.peers_silent);
-                if self.remove_peer(peer, true) {
+                if self.remove_peer(peer) {
                     self.emit(Event::Silent {
                         peer: peer.id,
                         addr: peer.addr,
@@ -587,7 +587,7 @@ impl Shared {
 
     /// Forgets `peer` (if it is still the session for its address) and closes its
     /// session; `true` if it was in the table.
-    pub(crate) fn remove_peer(&self, peer: &Arc<PeerInner>, report: bool) -> bool {
+    pub(crate) fn remove_peer(&self, peer: &Arc<PeerInner>) -> bool {
         let removed = {
             let mut peers = write(&self.peers);
             match peers.get(&peer.addr) {
@@ -598,7 +598,6 @@ impl Shared {
                 _ => false,
             }
         };
-        let _ = report;
         if removed {
             add_session_stats(&mut lock(&self.departed), &peer.session.stats());
         }
@@ -763,7 +762,8 @@ impl Shared {
             peer: peer.id,
             addr: peer.addr,
         });
-        TX.with(|tx| self.service(candidate, &mut tx.borrow_mut()));
+        // Not the thread's TX scratch: an event handler called from here may send.
+        self.service(candidate, &mut TxScratch::default());
     }
 
     /// A datagram from an address with no session.
@@ -846,7 +846,8 @@ impl Shared {
         }
         bump(&self.traffic.handshakes_accepted);
         let _ = self.send_now(socket, from, &[msg2]);
-        TX.with(|tx| self.service(&peer, &mut tx.borrow_mut()));
+        // Not the thread's TX scratch: an event handler called from here may send.
+        self.service(&peer, &mut TxScratch::default());
         self.wake_timer();
     }
 }

@@ -890,3 +890,35 @@ fn the_mesh_prologue_must_match_on_both_sides() {
     let mut seen = Seen::default();
     seen.collect(&server, 100, 64, true);
 }
+
+#[test]
+fn a_handler_may_reply_from_the_receive_thread() {
+    let keys = keys();
+    let replied = Arc::new(AtomicU64::new(0));
+    let server = {
+        let replied = Arc::clone(&replied);
+        listener(&keys, move |config| {
+            config.on_event = Some(netmesh_udp::EventHandler::new(move |event| {
+                // As `netmesh listen --reply`: events back once the handshake completes.
+                if let Event::Connected(peer) = event {
+                    let events: Vec<Bytes> = (0..100).map(|i| event_bytes(9, i)).collect();
+                    peer.send(9, &events, true).unwrap();
+                    replied.fetch_add(100, Ordering::Relaxed);
+                }
+            }));
+        })
+    };
+    let client = dialer(|_| {});
+    let _peer = connect(&client, &server, &keys);
+    let mut seen = Seen::default();
+    seen.collect(&client, 100, 64, true);
+    assert_eq!(replied.load(Ordering::Relaxed), 100);
+    assert!(
+        server.recv_event(Duration::from_millis(50)).is_none(),
+        "events go to the handler"
+    );
+}
+
+fn event_bytes(stream: u64, index: u64) -> Bytes {
+    event(stream, index, 64)
+}
