@@ -456,6 +456,8 @@ thread_local! {
     pub(crate) static TX: RefCell<TxScratch> = RefCell::new(TxScratch::default());
     /// Events an endpoint thread emitted and has not queued yet.
     static PENDING: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
+    /// Packets taken out of a reliable stream's delivery before they are delivered.
+    static READY: RefCell<Vec<OpenedPacket>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Shared {
@@ -528,9 +530,7 @@ impl Shared {
         // Reliable packets that became deliverable without a datagram of their stream
         // (a SKIP, a timer, a net-mesh peer detected).
         while let Some(delivery) = peer.session.poll_delivery() {
-            for packet in delivery {
-                self.deliver(peer, packet);
-            }
+            self.deliver_all(peer, delivery);
         }
         while let Some(event) = peer.session.poll_event() {
             self.on_session_event(peer, event);
@@ -610,6 +610,19 @@ impl Shared {
         read(&self.peers).get(&addr).cloned()
     }
 
+    /// Delivers the packets of a reliable stream's delivery, taken out first: the
+    /// delivery holds the stream's receive lock, which must not be held while an event
+    /// handler runs (other threads' timers and receives of that stream would wait).
+    fn deliver_all(&self, peer: &PeerInner, delivery: netmesh_session::Delivery<'_>) {
+        READY.with(|ready| {
+            let mut ready = ready.borrow_mut();
+            ready.extend(delivery);
+            for packet in ready.drain(..) {
+                self.deliver(peer, packet);
+            }
+        });
+    }
+
     fn deliver(&self, peer: &PeerInner, packet: OpenedPacket) {
         bump(&self.traffic.deliveries);
         add(&self.traffic.events_delivered, packet.event_count() as u64);
@@ -685,11 +698,7 @@ impl Shared {
                 }
                 match received {
                     Received::Packet(packet) => self.deliver(target, packet),
-                    Received::Delivered(delivery) => {
-                        for packet in delivery {
-                            self.deliver(target, packet);
-                        }
-                    }
+                    Received::Delivered(delivery) => self.deliver_all(target, delivery),
                     _ => {}
                 }
             }
