@@ -241,3 +241,39 @@ fn reliable_packets_held_for_an_unknown_peer_are_delivered_once_it_is_net_mesh()
         Ok(Received::Packet(_))
     ));
 }
+
+#[test]
+fn a_silent_peer_is_reported_once_per_silence() {
+    let start = Instant::now();
+    let session = Session::from_keys(
+        SessionConfig::default(),
+        SessionKeys::from_parts(ID, A, B),
+        Role::Initiator,
+        start,
+    );
+    let idle = SessionConfig::default().idle_timeout;
+    let mut now = start;
+    while now < start + idle * 3 {
+        now = session
+            .poll_timeout()
+            .unwrap()
+            .max(now + Duration::from_millis(1));
+        session.handle_timeout(now);
+    }
+    let silent: Vec<Event> = std::iter::from_fn(|| session.poll_event())
+        .filter(|e| matches!(e, Event::PeerSilent { .. }))
+        .collect();
+    assert_eq!(silent.len(), 1, "{silent:?}");
+    // Heartbeats went out all along.
+    assert!(session.stats().heartbeats_sent >= 40);
+    // Hearing from the peer ends the silence; the next one is reported again.
+    let mut peer = PacketBuilder::with_origin(&B, ID, 0);
+    session
+        .handle_datagram(peer.build_heartbeat(), now)
+        .unwrap();
+    let later = now + idle;
+    session.handle_timeout(later);
+    assert!(
+        std::iter::from_fn(|| session.poll_event()).any(|e| matches!(e, Event::PeerSilent { .. }))
+    );
+}

@@ -89,6 +89,10 @@ pub struct EndpointConfig {
     /// Handshake initiations accepted per second per source address (token bucket,
     /// burst of the same size). Default 5, as net-mesh's responder.
     pub handshake_rate: u32,
+    /// Handshake initiations accepted per second from all sources together (token
+    /// bucket, burst of the same size): bounds the Diffie-Hellman work a flood from many
+    /// addresses can cause. Default 1000.
+    pub handshake_rate_total: u32,
     /// Source addresses the rate limiter remembers at most. Default 4096.
     pub rate_limit_sources: usize,
     /// Peers with a session at most; further handshakes are refused. Default 4096.
@@ -99,7 +103,10 @@ pub struct EndpointConfig {
     /// Deliver events by calling this on the endpoint's receive and timer threads
     /// instead of queueing them for [`Endpoint::recv_event`] (which then returns
     /// nothing). Saves a thread handoff per packet; the handler must be quick, as it
-    /// holds up the receive thread (and so every peer on its socket). Default `None`.
+    /// holds up the receive thread (and so every peer on its socket), and must not wait
+    /// on the endpoint: a [`Peer::send`] from it that runs out of credit would wait for
+    /// credit only this very thread can deliver (it gives up after `send_timeout`).
+    /// Default `None`.
     pub on_event: Option<EventHandler>,
 }
 
@@ -154,6 +161,7 @@ impl EndpointConfig {
             credit_window_from_buffer: true,
             send_timeout: Duration::from_secs(5),
             handshake_rate: 5,
+            handshake_rate_total: 1000,
             rate_limit_sources: 4096,
             max_peers: 4096,
             event_queue: 1024,
@@ -242,6 +250,7 @@ impl Endpoint {
             peers: RwLock::new(HashMap::new()),
             limiter: Mutex::new(RateLimiter::new(
                 config.handshake_rate,
+                config.handshake_rate_total,
                 config.rate_limit_sources,
             )),
             queue: EventQueue::new(config.event_queue),
@@ -346,7 +355,7 @@ impl Endpoint {
         }
         bump(&shared.traffic.handshakes_initiated);
         if let Err(source) = shared.send_now(0, addr, &[msg1]) {
-            shared.remove_peer(&inner, false);
+            shared.remove_peer(&inner);
             return Err(ConnectError::Io { addr, source });
         }
         shared.wake_timer();
@@ -354,7 +363,7 @@ impl Endpoint {
         match inner.wait_phase_change(Phase::Handshaking, deadline) {
             Phase::Established => Ok(Peer::new(inner, Arc::clone(shared))),
             _ => {
-                shared.remove_peer(&inner, false);
+                shared.remove_peer(&inner);
                 Err(ConnectError::TimedOut(addr))
             }
         }
@@ -447,6 +456,8 @@ thread_local! {
     pub(crate) static TX: RefCell<TxScratch> = RefCell::new(TxScratch::default());
     /// Events an endpoint thread emitted and has not queued yet.
     static PENDING: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
+    /// Packets taken out of a reliable stream's delivery before they are delivered.
+    static READY: RefCell<Vec<OpenedPacket>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Shared {
@@ -519,9 +530,7 @@ impl Shared {
         // Reliable packets that became deliverable without a datagram of their stream
         // (a SKIP, a timer, a net-mesh peer detected).
         while let Some(delivery) = peer.session.poll_delivery() {
-            for packet in delivery {
-                self.deliver(peer, packet);
-            }
+            self.deliver_all(peer, delivery);
         }
         while let Some(event) = peer.session.poll_event() {
             self.on_session_event(peer, event);
@@ -544,11 +553,11 @@ impl Shared {
             }
             S::HandshakeTimedOut => {
                 bump(&self.traffic.handshakes_failed);
-                self.remove_peer(peer, false);
+                self.remove_peer(peer);
             }
             S::PeerSilent { .. } => {
                 bump(&self.traffic.peers_silent);
-                if self.remove_peer(peer, true) {
+                if self.remove_peer(peer) {
                     self.emit(Event::Silent {
                         peer: peer.id,
                         addr: peer.addr,
@@ -578,7 +587,7 @@ impl Shared {
 
     /// Forgets `peer` (if it is still the session for its address) and closes its
     /// session; `true` if it was in the table.
-    pub(crate) fn remove_peer(&self, peer: &Arc<PeerInner>, report: bool) -> bool {
+    pub(crate) fn remove_peer(&self, peer: &Arc<PeerInner>) -> bool {
         let removed = {
             let mut peers = write(&self.peers);
             match peers.get(&peer.addr) {
@@ -589,7 +598,6 @@ impl Shared {
                 _ => false,
             }
         };
-        let _ = report;
         if removed {
             add_session_stats(&mut lock(&self.departed), &peer.session.stats());
         }
@@ -600,6 +608,19 @@ impl Shared {
 
     fn lookup(&self, addr: SocketAddr) -> Option<Arc<PeerInner>> {
         read(&self.peers).get(&addr).cloned()
+    }
+
+    /// Delivers the packets of a reliable stream's delivery, taken out first: the
+    /// delivery holds the stream's receive lock, which must not be held while an event
+    /// handler runs (other threads' timers and receives of that stream would wait).
+    fn deliver_all(&self, peer: &PeerInner, delivery: netmesh_session::Delivery<'_>) {
+        READY.with(|ready| {
+            let mut ready = ready.borrow_mut();
+            ready.extend(delivery);
+            for packet in ready.drain(..) {
+                self.deliver(peer, packet);
+            }
+        });
     }
 
     fn deliver(&self, peer: &PeerInner, packet: OpenedPacket) {
@@ -677,11 +698,7 @@ impl Shared {
                 }
                 match received {
                     Received::Packet(packet) => self.deliver(target, packet),
-                    Received::Delivered(delivery) => {
-                        for packet in delivery {
-                            self.deliver(target, packet);
-                        }
-                    }
+                    Received::Delivered(delivery) => self.deliver_all(target, delivery),
                     _ => {}
                 }
             }
@@ -754,7 +771,8 @@ impl Shared {
             peer: peer.id,
             addr: peer.addr,
         });
-        TX.with(|tx| self.service(candidate, &mut tx.borrow_mut()));
+        // Not the thread's TX scratch: an event handler called from here may send.
+        self.service(candidate, &mut TxScratch::default());
     }
 
     /// A datagram from an address with no session.
@@ -837,7 +855,8 @@ impl Shared {
         }
         bump(&self.traffic.handshakes_accepted);
         let _ = self.send_now(socket, from, &[msg2]);
-        TX.with(|tx| self.service(&peer, &mut tx.borrow_mut()));
+        // Not the thread's TX scratch: an event handler called from here may send.
+        self.service(&peer, &mut TxScratch::default());
         self.wake_timer();
     }
 }

@@ -265,7 +265,7 @@ impl Peer {
     /// Closes the session and forgets the peer (an [`Event::Closed`](crate::Event) is not
     /// reported for a close the application asked for).
     pub fn close(&self) {
-        self.shared.remove_peer(&self.inner, false);
+        self.shared.remove_peer(&self.inner);
     }
 }
 

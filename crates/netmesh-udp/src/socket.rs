@@ -215,6 +215,18 @@ impl BatchSocket {
         }
     }
 
+    /// Waits until the send buffer has room; `TimedOut` at `deadline`.
+    fn wait_writable(&self, deadline: Instant) -> io::Result<()> {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "UDP send buffer stayed full",
+            ));
+        }
+        wait(&self.socket, PollFlags::OUT, Some(deadline - now)).map(drop)
+    }
+
     /// Sends `datagrams` with as few sendmmsg calls as the kernel takes (one datagram per
     /// call where there is no sendmmsg). Returns the number of calls.
     fn send_many(
@@ -233,14 +245,7 @@ impl BatchSocket {
                     done += sent;
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "UDP send buffer stayed full",
-                        ));
-                    }
-                    wait(&self.socket, PollFlags::OUT, Some(deadline - now))?;
+                    self.wait_writable(deadline)?;
                 }
                 Err(error) => return Err(error),
             }
@@ -353,14 +358,7 @@ impl BatchSocket {
             match self.state.try_send((&self.socket).into(), &transmit) {
                 Ok(()) => return Ok(()),
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "UDP send buffer stayed full",
-                        ));
-                    }
-                    wait(&self.socket, PollFlags::OUT, Some(deadline - now))?;
+                    self.wait_writable(deadline)?;
                 }
                 Err(error) => return Err(error),
             }

@@ -69,8 +69,12 @@ fn dialer(tweak: impl FnOnce(&mut EndpointConfig)) -> Endpoint {
 }
 
 fn connect(from: &Endpoint, to: &Endpoint, keys: &Keys) -> Peer {
+    connect_addr(from, to.local_addr(), keys)
+}
+
+fn connect_addr(from: &Endpoint, to: SocketAddr, keys: &Keys) -> Peer {
     from.connect(
-        to.local_addr(),
+        to,
         &keys.keypair.public_key(),
         &keys.psk,
         &Prologue::Empty,
@@ -294,6 +298,117 @@ fn a_listener_with_two_reuseport_receivers_serves_every_peer() {
     drop(clients);
 }
 
+/// A socket for a relay on 127.0.0.1 that must not lose packets itself: large buffers.
+fn relay_socket() -> UdpSocket {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+    socket.set_recv_buffer_size(16 << 20).unwrap();
+    socket.set_send_buffer_size(16 << 20).unwrap();
+    socket
+        .bind(&LOCALHOST.parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    socket.into()
+}
+
+/// Relays datagrams between `server` and the one client that sends to `socket`, until
+/// `stop`: each is handed to `forward(socket, datagram, to, from_client)`, which sends it
+/// (or not, or more).
+fn run_relay(
+    socket: &UdpSocket,
+    server: SocketAddr,
+    stop: &AtomicBool,
+    mut forward: impl FnMut(&UdpSocket, &[u8], SocketAddr, bool),
+) {
+    socket
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let mut client = None;
+    let mut buf = vec![0; 65_536];
+    while !stop.load(Ordering::Relaxed) {
+        let Ok((len, from)) = socket.recv_from(&mut buf) else {
+            continue;
+        };
+        if from == server {
+            if let Some(client) = client {
+                forward(socket, &buf[..len], client, false);
+            }
+        } else {
+            client = Some(from);
+            forward(socket, &buf[..len], server, true);
+        }
+    }
+}
+
+/// A relay that drops every `nth` datagram that is not a handshake, in both directions
+/// (data, heartbeats, CREDIT, ACK, NACK).
+fn lossy_relay(
+    socket: &UdpSocket,
+    server: SocketAddr,
+    nth: u64,
+    dropped: &AtomicU64,
+    stop: &AtomicBool,
+) {
+    let mut count = 0u64;
+    run_relay(socket, server, stop, |socket, datagram, to, _| {
+        if datagram.len() > 3 && datagram[3] & 0x10 == 0 {
+            count += 1;
+            if count % nth == 0 {
+                dropped.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        socket.send_to(datagram, to).unwrap();
+    });
+}
+
+#[test]
+fn reliable_streams_lose_nothing_through_a_lossy_relay() {
+    let keys = keys();
+    let server = listener(&keys, |_| {});
+    let client = dialer(|_| {});
+    let relay = relay_socket();
+    let relay_addr = relay.local_addr().unwrap();
+    let dropped = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let relay_thread = {
+        let (dropped, stop, server_addr) =
+            (Arc::clone(&dropped), Arc::clone(&stop), server.local_addr());
+        thread::spawn(move || lossy_relay(&relay, server_addr, 40, &dropped, &stop))
+    };
+    let peer = connect_addr(&client, relay_addr, &keys);
+    let sender = {
+        let peer = peer.clone();
+        thread::spawn(move || {
+            send_stream(&peer, 1, 20_000, 256, true);
+            send_stream(&peer, 2, 20_000, 256, true);
+        })
+    };
+    let mut seen = Seen::default();
+    seen.collect(&server, 40_000, 256, true);
+    sender.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    relay_thread.join().unwrap();
+    let stats = server.stats();
+    println!(
+        "{} datagrams dropped by the relay; server: {:?}; client retransmits {}",
+        dropped.load(Ordering::Relaxed),
+        stats.sessions,
+        client.stats().sessions.retransmits
+    );
+    assert!(dropped.load(Ordering::Relaxed) >= 20);
+    assert_eq!(seen.out_of_order, 0);
+    assert_eq!(
+        seen.next
+            .values()
+            .copied()
+            .collect::<Vec<_>>()
+            .iter()
+            .sum::<u64>(),
+        40_000
+    );
+    assert!(client.stats().sessions.retransmits > 0);
+    assert_eq!(stats.sessions.lost_reliable, 0);
+}
+
 /// Forwards datagrams between one client and `server`, and sprays bad ones at the
 /// server from the relay's own address (the server's peer) around real data packets.
 struct Spray {
@@ -314,27 +429,16 @@ fn is_data_packet(datagram: &[u8]) -> bool {
 }
 
 fn relay(socket: &UdpSocket, server: SocketAddr, spray: &Spray, stop: &AtomicBool) {
-    socket
-        .set_read_timeout(Some(Duration::from_millis(20)))
-        .unwrap();
-    let mut client = None;
-    let mut buf = vec![0; 65_536];
     let mut count = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        let Ok((len, from)) = socket.recv_from(&mut buf) else {
-            continue;
-        };
-        let datagram = &buf[..len];
-        if from == server {
-            if let Some(client) = client {
-                socket.send_to(datagram, client).unwrap();
-            }
-            continue;
+    run_relay(socket, server, stop, |socket, datagram, to, from_client| {
+        let len = datagram.len();
+        if !from_client {
+            socket.send_to(datagram, to).unwrap();
+            return;
         }
-        client = Some(from);
         if !is_data_packet(datagram) {
             socket.send_to(datagram, server).unwrap();
-            continue;
+            return;
         }
         count += 1;
         match count % 5 {
@@ -375,7 +479,7 @@ fn relay(socket: &UdpSocket, server: SocketAddr, spray: &Spray, stop: &AtomicBoo
             socket.send_to(datagram, server).unwrap();
             spray.replayed.fetch_add(1, Ordering::Relaxed);
         }
-    }
+    });
 }
 
 #[test]
@@ -383,15 +487,7 @@ fn bad_datagrams_sprayed_at_a_listener_leave_the_stream_intact_and_are_counted()
     let keys = keys();
     let server = listener(&keys, |_| {});
     let client = dialer(|_| {});
-    // The relay must not lose packets itself: a large receive buffer.
-    let relay_socket =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
-    relay_socket.set_recv_buffer_size(16 << 20).unwrap();
-    relay_socket.set_send_buffer_size(16 << 20).unwrap();
-    relay_socket
-        .bind(&LOCALHOST.parse::<SocketAddr>().unwrap().into())
-        .unwrap();
-    let relay_socket: UdpSocket = relay_socket.into();
+    let relay_socket = relay_socket();
     let relay_addr = relay_socket.local_addr().unwrap();
     let spray = Arc::new(Spray {
         garbage: AtomicU64::new(0),
@@ -409,15 +505,7 @@ fn bad_datagrams_sprayed_at_a_listener_leave_the_stream_intact_and_are_counted()
     // Strangers: datagrams from an address with no session.
     let stranger = UdpSocket::bind(LOCALHOST).unwrap();
 
-    let peer = client
-        .connect(
-            relay_addr,
-            &keys.keypair.public_key(),
-            &keys.psk,
-            &Prologue::Empty,
-            Duration::from_secs(5),
-        )
-        .unwrap();
+    let peer = connect_addr(&client, relay_addr, &keys);
     let sender = {
         let peer = peer.clone();
         thread::spawn(move || {
@@ -801,4 +889,36 @@ fn the_mesh_prologue_must_match_on_both_sides() {
     send_stream(&peer, 0, 100, 64, true);
     let mut seen = Seen::default();
     seen.collect(&server, 100, 64, true);
+}
+
+#[test]
+fn a_handler_may_reply_from_the_receive_thread() {
+    let keys = keys();
+    let replied = Arc::new(AtomicU64::new(0));
+    let server = {
+        let replied = Arc::clone(&replied);
+        listener(&keys, move |config| {
+            config.on_event = Some(netmesh_udp::EventHandler::new(move |event| {
+                // As `netmesh listen --reply`: events back once the handshake completes.
+                if let Event::Connected(peer) = event {
+                    let events: Vec<Bytes> = (0..100).map(|i| event_bytes(9, i)).collect();
+                    peer.send(9, &events, true).unwrap();
+                    replied.fetch_add(100, Ordering::Relaxed);
+                }
+            }));
+        })
+    };
+    let client = dialer(|_| {});
+    let _peer = connect(&client, &server, &keys);
+    let mut seen = Seen::default();
+    seen.collect(&client, 100, 64, true);
+    assert_eq!(replied.load(Ordering::Relaxed), 100);
+    assert!(
+        server.recv_event(Duration::from_millis(50)).is_none(),
+        "events go to the handler"
+    );
+}
+
+fn event_bytes(stream: u64, index: u64) -> Bytes {
+    event(stream, index, 64)
 }
