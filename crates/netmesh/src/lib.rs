@@ -74,9 +74,11 @@
 //! # Ok::<(), netmesh::OpenError>(())
 //! ```
 //!
-//! The project's main job, `cargo run --release --example loopback`, runs this over real
-//! UDP sockets on 127.0.0.1: several sender threads sharing one thread-local pool, batch
-//! building, a receiver that checks every event, and credit-based flow control.
+//! Over real UDP sockets, with a handshake, flow control and reliable streams, use
+//! `netmesh-udp`'s endpoint on [`session`]: the `endpoint` example
+//! (`cargo run --release --example endpoint`) shows the calls, and the project's main job,
+//! `cargo run --release --bin netmesh -- bench`, runs them at full speed with every event
+//! checked.
 //!
 //! # Features
 //!

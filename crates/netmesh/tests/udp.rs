@@ -1,5 +1,5 @@
-//! Events over real UDP sockets on 127.0.0.1 through the facade's public API, and the
-//! loopback example's own logic at a small scale.
+//! Events over real UDP sockets on 127.0.0.1: packets through the facade's public API
+//! with plain sockets, and the `endpoint` example (handshake, endpoints, both ways).
 
 use std::net::{Ipv4Addr, UdpSocket};
 use std::thread;
@@ -9,10 +9,9 @@ use netmesh::bytes::BytesMut;
 use netmesh::prelude::*;
 use netmesh::MAX_PACKET_SIZE;
 
-// The example itself, compiled into this test so that its core runs here without a copy.
-#[allow(dead_code)] // its `main` and help text are not used by the tests
-#[path = "../examples/loopback.rs"]
-mod loopback;
+// The example itself, compiled into this test so that it runs here without a copy.
+#[path = "../examples/endpoint.rs"]
+mod endpoint;
 
 const KEY: [u8; 32] = [0x5a; 32];
 const SESSION: u64 = 0x1005_bac0_0000_0001;
@@ -99,64 +98,30 @@ fn tampered_datagram_is_rejected_and_the_next_still_opens() {
     assert!(opener.open(first).is_ok());
 }
 
-fn run_example(events: u64, event_size: usize, senders: usize, window: u64) -> loopback::Summary {
-    let config = loopback::Config {
-        events,
-        event_size,
-        senders,
-        window,
+#[test]
+fn endpoint_example_moves_events_both_ways() {
+    let count = 300;
+    let heard = endpoint::run(count).unwrap();
+    // Reliable stream 0 arrives complete and in order; stream 1 (fire-and-forget) arrives
+    // complete here (flow control, loopback), in any order.
+    let of_stream = |events: &[(u64, Bytes)], stream: u64| -> Vec<Bytes> {
+        events
+            .iter()
+            .filter(|(s, _)| *s == stream)
+            .map(|(_, event)| event.clone())
+            .collect()
     };
-    let summary = loopback::run(&config, false)
-        .unwrap_or_else(|error| panic!("loopback run {config:?} failed: {error}"));
-    assert!(summary.is_clean(), "{summary}");
-    assert_eq!(summary.sent.events, events);
-    assert_eq!(summary.received.events, events);
-    summary
-}
-
-#[test]
-fn loopback_example_delivers_every_event_from_two_senders() {
-    let summary = run_example(20_000, 100, 2, 8);
-    assert_eq!(summary.received.packets, summary.sent.packets);
-}
-
-#[test]
-fn loopback_example_handles_empty_tiny_and_largest_events() {
-    run_example(5_000, 0, 1, 4);
-    run_example(5_000, 7, 3, 8);
-    run_example(200, 8104, 2, 8);
-}
-
-#[test]
-fn loopback_example_with_a_window_of_one() {
-    run_example(3_000, 64, 4, 1);
-}
-
-#[test]
-fn loopback_options_parse_and_refuse_bad_values() {
-    let parse = |args: &[&str]| loopback::Config::parse(args.iter().map(|a| a.to_string()));
-
-    let config = parse(&["--events", "1_000", "--event-size=0", "--senders", "3"])
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (config.events, config.event_size, config.senders),
-        (1000, 0, 3)
-    );
-    assert!(parse(&["--help"]).unwrap().is_none());
-
-    for (args, message) in [
-        (&["--frobnicate"][..], "unknown option"),
-        (&["--events"][..], "needs a value"),
-        (&["--events", "many"][..], "whole number"),
-        (&["--events", "-5"][..], "whole number"),
-        (&["--events", "0"][..], "between"),
-        (&["--event-size", "8105"][..], "between"),
-        (&["--senders", "0"][..], "between"),
-        (&["--window", "5000"][..], "between"),
-        (&["stray"][..], "unknown option"),
-    ] {
-        let error = parse(args).unwrap_err();
-        assert!(error.contains(message), "{args:?}: {error}");
-    }
+    let expected = |side: &str, stream: u64| -> Vec<Bytes> {
+        (0..count)
+            .map(|i| Bytes::from(format!("{side} stream {stream} event {i}")))
+            .collect()
+    };
+    assert_eq!(of_stream(&heard.server, 0), expected("client", 0));
+    let mut loose = of_stream(&heard.server, 1);
+    loose.sort();
+    let mut want = expected("client", 1);
+    want.sort();
+    assert_eq!(loose, want);
+    assert_eq!(of_stream(&heard.client, 0), expected("server", 0));
+    assert!(of_stream(&heard.client, 1).is_empty());
 }

@@ -1,0 +1,280 @@
+//! [`Peer`]: the application's handle on one peer session, and the send path.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use netmesh_session::{PeerKind, Session, SessionStats};
+use netmesh_wire::{batches, PacketFlags};
+
+use crate::endpoint::{lock, Shared, TX};
+use crate::{PeerId, SendError};
+
+/// Where a peer's session is, as the endpoint sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Handshaking,
+    Established,
+    Closed,
+}
+
+/// What the endpoint keeps per peer.
+pub(crate) struct PeerInner {
+    pub(crate) id: PeerId,
+    pub(crate) addr: SocketAddr,
+    /// The socket this peer's datagrams arrive on, and its replies leave from.
+    pub(crate) socket: usize,
+    pub(crate) session: Session,
+    phase: Mutex<Phase>,
+    /// Signalled on phase changes and whenever the session's credit generation moves.
+    changed: Condvar,
+    seen_generation: AtomicU64,
+    /// A session answering a new msg1 from this peer's address, waiting for a packet
+    /// that authenticates under it to take this one's place.
+    pub(crate) candidate: Mutex<Option<Arc<Self>>>,
+}
+
+impl PeerInner {
+    pub(crate) fn new(
+        id: PeerId,
+        addr: SocketAddr,
+        socket: usize,
+        session: Session,
+        phase: Phase,
+    ) -> Self {
+        Self {
+            id,
+            addr,
+            socket,
+            session,
+            phase: Mutex::new(phase),
+            changed: Condvar::new(),
+            seen_generation: AtomicU64::new(0),
+            candidate: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        *lock(&self.phase)
+    }
+
+    pub(crate) fn set_phase(&self, phase: Phase) {
+        let mut current = lock(&self.phase);
+        // Closed is final.
+        if *current != Phase::Closed {
+            *current = phase;
+        }
+        self.changed.notify_all();
+    }
+
+    /// Waits until the phase is no longer `from` or `deadline` passes; the phase then.
+    pub(crate) fn wait_phase_change(&self, from: Phase, deadline: Instant) -> Phase {
+        let mut phase = lock(&self.phase);
+        while *phase == from {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            phase = self
+                .changed
+                .wait_timeout(phase, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        *phase
+    }
+
+    /// Wakes blocked senders if the session's credit generation moved since last time.
+    pub(crate) fn notify_if_credit_moved(&self) {
+        let generation = self.session.credit_generation();
+        if self.seen_generation.swap(generation, Ordering::Relaxed) != generation {
+            // Under the lock: a sender checks the generation and starts waiting under
+            // it, so it cannot miss this.
+            let _phase = lock(&self.phase);
+            self.changed.notify_all();
+        }
+    }
+
+    /// Waits until the credit generation differs from `generation`, the session closes
+    /// or `deadline` passes; `false` on the deadline.
+    fn wait_credit(&self, generation: u64, deadline: Instant) -> bool {
+        let mut phase = lock(&self.phase);
+        loop {
+            if *phase == Phase::Closed || self.session.credit_generation() != generation {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            phase = self
+                .changed
+                .wait_timeout(phase, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+/// The application's handle on one peer's session: send events to it, read its state and
+/// counters. Cheap to clone; any number of threads may send through clones at once.
+///
+/// A handle outlives its session: once the peer is dropped (silent, closed, replaced)
+/// sends fail with [`SendError::PeerClosed`].
+#[derive(Clone)]
+pub struct Peer {
+    inner: Arc<PeerInner>,
+    shared: Arc<Shared>,
+}
+
+impl Peer {
+    pub(crate) fn new(inner: Arc<PeerInner>, shared: Arc<Shared>) -> Self {
+        Self { inner, shared }
+    }
+
+    /// The endpoint's id for this session.
+    #[must_use]
+    pub fn id(&self) -> PeerId {
+        self.inner.id
+    }
+
+    /// The peer's address.
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// Whether the session is established and not closed.
+    #[must_use]
+    pub fn is_established(&self) -> bool {
+        self.inner.phase() == Phase::Established
+    }
+
+    /// What the session knows of the peer's implementation (netmesh or net-mesh).
+    #[must_use]
+    pub fn kind(&self) -> PeerKind {
+        self.inner.session.peer_kind()
+    }
+
+    /// The session's counters.
+    #[must_use]
+    pub fn stats(&self) -> SessionStats {
+        self.inner.session.stats()
+    }
+
+    /// The session itself, for what this handle does not wrap.
+    #[must_use]
+    pub fn session(&self) -> &Session {
+        &self.inner.session
+    }
+
+    /// Sends `events` on stream `stream_id` (`reliable`: retransmitted until
+    /// acknowledged, delivered once and in order, towards a netmesh peer), waiting up to
+    /// the endpoint's `send_timeout` for flow-control credit. See
+    /// [`send_timeout`](Self::send_timeout).
+    ///
+    /// # Errors
+    ///
+    /// As [`send_timeout`](Self::send_timeout).
+    pub fn send(&self, stream_id: u64, events: &[Bytes], reliable: bool) -> Result<(), SendError> {
+        self.send_timeout(stream_id, events, reliable, self.shared.send_timeout)
+    }
+
+    /// Sends `events` on stream `stream_id`: packs them into as few packets as they
+    /// fit, seals them and hands them to the kernel in GSO batches, waiting whenever
+    /// flow control (the receiver's credit, a stream window, a full retransmit buffer)
+    /// holds the rest back, up to `timeout` for each wait. Returns when every event was
+    /// handed to the kernel (not when it arrived).
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::TimedOut`] when no credit came within `timeout`;
+    /// [`SendError::PeerClosed`] when the session is gone; [`SendError::Session`] when
+    /// the session refuses (an event too large for a packet, the reserved stream
+    /// `u64::MAX`, a used-up counter); [`SendError::Io`] when the kernel refuses a
+    /// datagram. Each says how many events were sent before.
+    pub fn send_timeout(
+        &self,
+        stream_id: u64,
+        events: &[Bytes],
+        reliable: bool,
+        timeout: Duration,
+    ) -> Result<(), SendError> {
+        let flags = if reliable {
+            PacketFlags::RELIABLE
+        } else {
+            PacketFlags::NONE
+        };
+        let inner = &*self.inner;
+        let shared = &*self.shared;
+        let socket = &shared.sockets[inner.socket];
+        TX.with(|tx| {
+            let tx = &mut *tx.borrow_mut();
+            let queue = &mut tx.queue;
+            let mut done = 0;
+            let mut deadline = Instant::now() + timeout;
+            let result = loop {
+                let Some(batch) = batches(&events[done..]).next() else {
+                    break Ok(());
+                };
+                // An event too large for any packet: the session names the error.
+                let batch = batch.unwrap_or(&events[done..=done]);
+                if inner.phase() == Phase::Closed {
+                    break Err(SendError::PeerClosed);
+                }
+                let generation = inner.session.credit_generation();
+                match inner.session.send(stream_id, batch, flags) {
+                    Ok(sent) => {
+                        if let Some(datagram) = sent.datagram {
+                            // Copied into the GSO buffer and dropped at once, so the
+                            // session's builder reuses its memory for the next packet.
+                            if let Err(source) = queue.push(socket, inner.addr, &datagram, deadline)
+                            {
+                                break Err(SendError::Io { sent: done, source });
+                            }
+                        }
+                        done += batch.len();
+                        deadline = Instant::now() + timeout;
+                    }
+                    Err(netmesh_session::SendError::Blocked(_)) => {
+                        // What is built goes out before waiting: the receiver's credit
+                        // answers it.
+                        if let Err(source) = queue.flush(socket, inner.addr, deadline) {
+                            break Err(SendError::Io { sent: done, source });
+                        }
+                        if !inner.wait_credit(generation, deadline) {
+                            break Err(SendError::TimedOut { sent: done });
+                        }
+                    }
+                    Err(netmesh_session::SendError::Closed) => break Err(SendError::PeerClosed),
+                    Err(source) => break Err(SendError::Session { sent: done, source }),
+                }
+            };
+            let flushed = queue.flush(socket, inner.addr, deadline);
+            shared.count_sent(queue);
+            match (result, flushed) {
+                (Ok(()), Err(source)) => Err(SendError::Io { sent: done, source }),
+                (result, _) => result,
+            }
+        })
+    }
+
+    /// Closes the session and forgets the peer (an [`Event::Closed`](crate::Event) is not
+    /// reported for a close the application asked for).
+    pub fn close(&self) {
+        self.shared.remove_peer(&self.inner);
+    }
+}
+
+impl fmt::Debug for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Peer")
+            .field("id", &self.inner.id)
+            .field("addr", &self.inner.addr)
+            .field("phase", &self.inner.phase())
+            .finish_non_exhaustive()
+    }
+}
