@@ -127,9 +127,10 @@ pub use bytes::BytesMut;
 
 /// The everyday items, for a glob import: `use netmesh::prelude::*;`.
 ///
-/// Pools and their guards, the builder, the opener and what it opens (a [`Datagram`]: a
-/// [`Bytes`] or a [`BytesMut`]) and returns ([`OpenedPacket`], [`OpenedRef`]), the two
-/// error types, the header and flags. Lower-level items (the cipher, frame codecs,
+/// Pools and their guards, the builder, the opener and what it opens (a
+/// [`Datagram`](prelude::Datagram): a [`Bytes`] or a [`BytesMut`]) and returns
+/// ([`OpenedPacket`], [`OpenedRef`](prelude::OpenedRef)), the two error types, the header
+/// and flags. Lower-level items (the cipher, frame codecs,
 /// constants) stay at the crate root.
 ///
 /// # Examples
