@@ -43,7 +43,9 @@ mapfile -t files < <(
 )
 
 review=()
+changed=()
 for file in "${files[@]}"; do
+    before=$(cksum <"$file")
     perl -pi -e '
         BEGIN {
             for (split /\n/, $ENV{RENAME_MAP}) {
@@ -54,11 +56,23 @@ for file in "${files[@]}"; do
         s/\b(EventFrames?|FrameIter|BatchBuild|encrypt_in_place|decrypt_in_place|decrypt_bytes)\b/$map{$1}/g;
         s/\bBatches\b(?! [a-z])/$map{Batches}/g;
     ' "$file"
+    [[ $(cksum <"$file") == "$before" ]] && continue
+    changed+=("$file")
     if grep -qE '\bnet_mesh::|AeadInPlace' "$file"; then
         review+=("$file")
     fi
     echo "renamed in $file"
 done
+
+# Renaming reorders imports and changes line lengths: format the changed Rust files as
+# CI does (rustfmt finds rustfmt.toml above each file).
+rust=()
+for file in "${changed[@]}"; do
+    [[ $file == *.rs ]] && rust+=("$file")
+done
+if ((${#rust[@]})) && command -v rustfmt >/dev/null; then
+    rustfmt --edition 2021 "${rust[@]}" || echo "rustfmt failed; run cargo fmt --all"
+fi
 
 if ((${#review[@]})); then
     echo

@@ -26,6 +26,14 @@ impl<B: Backend> PacketCipher<B> {
     /// assert_eq!(&buf[..], b"event");
     /// # Ok::<(), netmesh_cipher::CipherError>(())
     /// ```
+    ///
+    /// Without the `allow`, the name warns (here made an error):
+    ///
+    /// ```compile_fail
+    /// #![deny(deprecated)]
+    /// let cipher: netmesh_cipher::PacketCipher = netmesh_cipher::PacketCipher::new(&[3; 32], 4);
+    /// let _ = cipher.encrypt_in_place(b"", &mut bytes::BytesMut::new());
+    /// ```
     #[deprecated(note = "renamed to `seal_in_place` (seal = encrypt and tag)")]
     #[inline]
     pub fn encrypt_in_place(&self, aad: &[u8], buf: &mut BytesMut) -> Result<u64, CipherError> {

@@ -14,5 +14,12 @@
 /// assert_eq!(EventFrame::write_events(&[Bytes::from_static(b"a")], &mut buf), 5);
 /// assert_eq!(EventFrame::read_events(buf.freeze(), 1), [Bytes::from_static(b"a")]);
 /// ```
+///
+/// Without the `allow`, the name warns (here made an error):
+///
+/// ```compile_fail
+/// #![deny(deprecated)]
+/// assert_eq!(netmesh_wire::EventFrame::LEN_SIZE, 4);
+/// ```
 #[deprecated(note = "renamed to `FrameCodec`: a namespace of frame functions, not a frame")]
 pub type EventFrame = crate::FrameCodec;

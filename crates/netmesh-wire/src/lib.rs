@@ -52,7 +52,7 @@ mod nonce;
 mod reader;
 
 pub use batch::{batches, check_event, EventBatches};
-// A glob, so that tools/rename.sh, which renames `EventFrame` everywhere else, leaves it.
+// The reference-named aliases, by glob so that tools/rename.sh leaves this line alone.
 #[allow(deprecated)]
 pub use compat::*;
 pub use error::WireError;
