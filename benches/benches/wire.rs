@@ -8,7 +8,7 @@ use std::hint::black_box;
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use netmesh_benches::{Shape, SESSION};
-use netmesh_wire::{aad_from_bytes, EventFrame, NetHeader, PacketFlags};
+use netmesh_wire::{aad_from_bytes, FrameCodec, NetHeader, PacketFlags};
 
 /// Event counts per packet for the frame groups.
 const COUNTS: [usize; 4] = [1, 10, 50, 100];
@@ -55,7 +55,7 @@ fn frame_ops(c: &mut Criterion) {
             |b, input| {
                 b.iter(|| {
                     buf.clear();
-                    EventFrame::write_events(black_box(input), &mut buf)
+                    FrameCodec::write_events(black_box(input), &mut buf)
                 });
             },
         );
@@ -66,7 +66,7 @@ fn frame_ops(c: &mut Criterion) {
     for events in COUNTS {
         let shape = Shape { events, size: 64 };
         let mut buf = BytesMut::with_capacity(shape.payload_len());
-        EventFrame::write_events(&shape.make(), &mut buf);
+        FrameCodec::write_events(&shape.make(), &mut buf);
         let payload = buf.freeze();
         decode.throughput(Throughput::Bytes(shape.event_bytes()));
         decode.bench_with_input(
@@ -74,7 +74,7 @@ fn frame_ops(c: &mut Criterion) {
             &payload,
             |b, p| {
                 b.iter(|| {
-                    let frames = EventFrame::decode_strict(black_box(p).clone(), events)
+                    let frames = FrameCodec::decode_strict(black_box(p).clone(), events)
                         .expect("the payload was framed above");
                     frames.for_each(|event| {
                         black_box(event);

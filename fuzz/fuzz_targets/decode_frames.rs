@@ -4,17 +4,17 @@
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
-use netmesh_wire::EventFrame;
+use netmesh_wire::FrameCodec;
 
 fuzz_target!(|input: (u16, &[u8])| {
     let (count, data) = input;
     let payload = Bytes::copy_from_slice(data);
-    let lenient = EventFrame::read_events(payload.clone(), usize::from(count));
-    if let Ok(frames) = EventFrame::decode_strict(payload, usize::from(count)) {
+    let lenient = FrameCodec::read_events(payload.clone(), usize::from(count));
+    if let Ok(frames) = FrameCodec::decode_strict(payload, usize::from(count)) {
         let events: Vec<Bytes> = frames.collect();
         assert_eq!(events.len(), usize::from(count));
         let mut encoded = BytesMut::new();
-        EventFrame::write_events(&events, &mut encoded);
+        FrameCodec::write_events(&events, &mut encoded);
         assert_eq!(&encoded[..], data);
         assert_eq!(lenient, events);
     }

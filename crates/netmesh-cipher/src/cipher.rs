@@ -17,6 +17,11 @@ const SMALL_VERIFY_LEN: usize = 256;
 /// ChaCha20-Poly1305 with the counter nonces of WIRE.md:
 /// `nonce = session_prefix_from_id(session_id) ‖ counter.to_le_bytes()`.
 ///
+/// Vocabulary: to *seal* is to encrypt and tag, to *open* is to verify the tag and
+/// decrypt. `seal_in_place`/`open_in_place` keep the tag after the data in one buffer;
+/// the `_detached` forms pass it separately; [`open_bytes`](Self::open_bytes) opens a
+/// [`Bytes`]; [`verify`](Self::verify) checks a tag and keeps no plaintext.
+///
 /// Sealing takes the next value of the cipher's [`TxCounter`], so a cipher never
 /// encrypts twice under one nonce; ciphers of one key that may encrypt must share one
 /// counter ([`with_counter`](Self::with_counter)). Opening takes the counter from the
@@ -117,14 +122,14 @@ impl<B: Backend> PacketCipher<B> {
         Ok((counter, tag))
     }
 
-    /// Encrypts `buf` in place, appends the tag and returns the counter used.
+    /// Seals `buf` in place: encrypts it, appends the tag and returns the counter used.
     ///
     /// # Errors
     ///
     /// As [`seal_in_place_detached`](Self::seal_in_place_detached); `buf` is unchanged
     /// on error.
     #[inline]
-    pub fn encrypt_in_place(&self, aad: &[u8], buf: &mut BytesMut) -> Result<u64, CipherError> {
+    pub fn seal_in_place(&self, aad: &[u8], buf: &mut BytesMut) -> Result<u64, CipherError> {
         let (counter, tag) = self.seal_in_place_detached(aad, buf)?;
         buf.extend_from_slice(&tag);
         Ok(counter)
@@ -150,14 +155,15 @@ impl<B: Backend> PacketCipher<B> {
             .open_in_place(&nonce_for(self.prefix, counter), aad, data, tag)
     }
 
-    /// Decrypts `buf` = ciphertext ‖ tag in place and truncates it to the plaintext.
+    /// Opens `buf` = ciphertext ‖ tag in place: verifies the tag, decrypts, and truncates
+    /// `buf` to the plaintext.
     ///
     /// # Errors
     ///
     /// [`CipherError::AuthFailed`] when `buf` is shorter than a tag or the tag does not
     /// verify; `buf` keeps its length and holds no plaintext.
     #[inline]
-    pub fn decrypt_in_place(
+    pub fn open_in_place(
         &self,
         counter: u64,
         aad: &[u8],
@@ -174,7 +180,7 @@ impl<B: Backend> PacketCipher<B> {
         Ok(())
     }
 
-    /// Decrypts `data` = ciphertext ‖ tag and returns the plaintext. Works in place, with
+    /// Opens `data` = ciphertext ‖ tag and returns the plaintext. Works in place, with
     /// no allocation, when `data` is the only handle to its buffer; copies otherwise.
     ///
     /// # Errors
@@ -190,27 +196,22 @@ impl<B: Backend> PacketCipher<B> {
     ///
     /// let cipher: PacketCipher = PacketCipher::new(&[1; 32], 2);
     /// let mut buf = BytesMut::from(&b"event"[..]);
-    /// let counter = cipher.encrypt_in_place(b"aad", &mut buf)?;
+    /// let counter = cipher.seal_in_place(b"aad", &mut buf)?;
     /// let sealed = buf.freeze();
     ///
-    /// assert_eq!(cipher.decrypt_bytes(counter, b"aad", sealed.clone())?, &b"event"[..]);
+    /// assert_eq!(cipher.open_bytes(counter, b"aad", sealed.clone())?, &b"event"[..]);
     /// assert_eq!(
-    ///     cipher.decrypt_bytes(counter, b"other aad", sealed),
+    ///     cipher.open_bytes(counter, b"other aad", sealed),
     ///     Err(CipherError::AuthFailed)
     /// );
     /// # Ok::<(), CipherError>(())
     /// ```
-    pub fn decrypt_bytes(
-        &self,
-        counter: u64,
-        aad: &[u8],
-        data: Bytes,
-    ) -> Result<Bytes, CipherError> {
+    pub fn open_bytes(&self, counter: u64, aad: &[u8], data: Bytes) -> Result<Bytes, CipherError> {
         let mut buf = match data.try_into_mut() {
             Ok(unique) => unique,
             Err(shared) => BytesMut::from(&shared[..]),
         };
-        self.decrypt_in_place(counter, aad, &mut buf)?;
+        self.open_in_place(counter, aad, &mut buf)?;
         Ok(buf.freeze())
     }
 
@@ -232,7 +233,7 @@ impl<B: Backend> PacketCipher<B> {
     ///
     /// let cipher: PacketCipher = PacketCipher::new(&[1; 32], 2);
     /// let mut heartbeat = BytesMut::new();
-    /// let counter = cipher.encrypt_in_place(b"header", &mut heartbeat)?;
+    /// let counter = cipher.seal_in_place(b"header", &mut heartbeat)?;
     /// cipher.verify(counter, b"header", &heartbeat)?;
     /// assert_eq!(cipher.verify(counter + 1, b"header", &heartbeat), Err(CipherError::AuthFailed));
     /// # Ok::<(), CipherError>(())
@@ -310,38 +311,38 @@ mod tests {
                 fn roundtrip_through_every_api() {
                     let cipher = Cipher::new(&KEY, 0xdead_beef_0000_0001);
                     let mut buf = BytesMut::from(&b"plaintext"[..]);
-                    let counter = cipher.encrypt_in_place(b"aad", &mut buf).unwrap();
+                    let counter = cipher.seal_in_place(b"aad", &mut buf).unwrap();
                     assert_eq!(counter, 0);
                     assert_eq!(buf.len(), 9 + TAG_SIZE);
                     cipher.verify(counter, b"aad", &buf).unwrap();
                     let sealed = buf.clone().freeze();
-                    cipher.decrypt_in_place(counter, b"aad", &mut buf).unwrap();
+                    cipher.open_in_place(counter, b"aad", &mut buf).unwrap();
                     assert_eq!(&buf[..], b"plaintext");
-                    let opened = cipher.decrypt_bytes(counter, b"aad", sealed).unwrap();
+                    let opened = cipher.open_bytes(counter, b"aad", sealed).unwrap();
                     assert_eq!(&opened[..], b"plaintext");
                 }
 
                 #[test]
-                fn decrypt_bytes_is_in_place_when_unshared() {
+                fn open_bytes_is_in_place_when_unshared() {
                     let cipher = Cipher::new(&KEY, 5);
                     let mut buf = BytesMut::with_capacity(64);
                     buf.extend_from_slice(b"in place please");
-                    let counter = cipher.encrypt_in_place(b"", &mut buf).unwrap();
+                    let counter = cipher.seal_in_place(b"", &mut buf).unwrap();
                     let sealed = buf.freeze();
                     let address = sealed.as_ptr();
-                    let opened = cipher.decrypt_bytes(counter, b"", sealed).unwrap();
+                    let opened = cipher.open_bytes(counter, b"", sealed).unwrap();
                     assert_eq!(opened.as_ptr(), address);
                     assert_eq!(&opened[..], b"in place please");
                 }
 
                 #[test]
-                fn decrypt_bytes_copies_when_shared_and_leaves_the_original() {
+                fn open_bytes_copies_when_shared_and_leaves_the_original() {
                     let cipher = Cipher::new(&KEY, 5);
                     let mut buf = BytesMut::from(&b"shared"[..]);
-                    let counter = cipher.encrypt_in_place(b"", &mut buf).unwrap();
+                    let counter = cipher.seal_in_place(b"", &mut buf).unwrap();
                     let sealed = buf.freeze();
                     let other = sealed.clone();
-                    let opened = cipher.decrypt_bytes(counter, b"", sealed).unwrap();
+                    let opened = cipher.open_bytes(counter, b"", sealed).unwrap();
                     assert_eq!(&opened[..], b"shared");
                     assert_ne!(&other[..6], b"shared");
                     assert_eq!(other.len(), 6 + TAG_SIZE);
@@ -352,15 +353,15 @@ mod tests {
                     let cipher = Cipher::new(&KEY, 5);
                     let mut short = BytesMut::from(&[0u8; TAG_SIZE - 1][..]);
                     assert_eq!(
-                        cipher.decrypt_in_place(0, b"", &mut short),
+                        cipher.open_in_place(0, b"", &mut short),
                         Err(CipherError::AuthFailed)
                     );
                     assert_eq!(cipher.verify(0, b"", &[0; 3]), Err(CipherError::AuthFailed));
                     let mut buf = BytesMut::from(&b"secret words"[..]);
-                    let counter = cipher.encrypt_in_place(b"", &mut buf).unwrap();
+                    let counter = cipher.seal_in_place(b"", &mut buf).unwrap();
                     buf[0] ^= 0x80;
                     assert_eq!(
-                        cipher.decrypt_in_place(counter, b"", &mut buf),
+                        cipher.open_in_place(counter, b"", &mut buf),
                         Err(CipherError::AuthFailed)
                     );
                     assert_eq!(buf.len(), 12 + TAG_SIZE);
@@ -372,7 +373,7 @@ mod tests {
                     let cipher = Cipher::new(&KEY, 5);
                     for len in [0, SMALL_VERIFY_LEN, SMALL_VERIFY_LEN + 1, MAX_VERIFY_LEN] {
                         let mut buf = BytesMut::zeroed(len);
-                        let counter = cipher.encrypt_in_place(b"h", &mut buf).unwrap();
+                        let counter = cipher.seal_in_place(b"h", &mut buf).unwrap();
                         assert_eq!(cipher.verify(counter, b"h", &buf), Ok(()), "{len}");
                         let last = buf.len() - 1;
                         buf[last] ^= 1;
@@ -410,7 +411,7 @@ mod tests {
                         assert_eq!(&data, b"untouched");
                         let mut buf = BytesMut::from(&b"also"[..]);
                         assert_eq!(
-                            cipher.encrypt_in_place(b"", &mut buf),
+                            cipher.seal_in_place(b"", &mut buf),
                             Err(CipherError::CounterExhausted)
                         );
                         assert_eq!(&buf[..], b"also");

@@ -5,7 +5,7 @@
 //! associated data. It takes the nonce layout and the sizes from `netmesh-wire` and
 //! knows nothing else of the packet header, and does no networking. It never allocates on the seal and open paths.
 //!
-//! - [`PacketCipher`] encrypts with the nonce
+//! - [`PacketCipher`] seals (encrypts and tags) and opens with the nonce
 //!   `session_prefix_from_id(session_id) ‖ counter.to_le_bytes()` (see [`nonce_for`]),
 //!   taking each counter from a [`TxCounter`] that several ciphers may share.
 //! - [`ReplayWindow`] admits each received counter at most once, within a window of
@@ -38,10 +38,10 @@
 //!
 //! let aad = b"header bytes";
 //! let mut buf = BytesMut::from(&b"hello"[..]);
-//! let counter = sender.encrypt_in_place(aad, &mut buf)?;
+//! let counter = sender.seal_in_place(aad, &mut buf)?;
 //!
 //! window.check(counter)?;
-//! receiver.decrypt_in_place(counter, aad, &mut buf)?;
+//! receiver.open_in_place(counter, aad, &mut buf)?;
 //! window.commit(counter)?;
 //! assert_eq!(&buf[..], b"hello");
 //! # Ok::<(), netmesh_cipher::CipherError>(())
@@ -50,6 +50,7 @@
 
 mod backend;
 mod cipher;
+mod compat;
 mod counter;
 mod error;
 mod key;

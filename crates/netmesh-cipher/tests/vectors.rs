@@ -82,14 +82,14 @@ fn rfc_packet_cipher<B: Backend>() {
     use rfc8439::*;
     let sender = PacketCipher::<B>::with_counter(&KEY, SESSION_ID, TxCounter::starting_at(COUNTER));
     let mut buf = BytesMut::from(PLAINTEXT);
-    assert_eq!(sender.encrypt_in_place(&AAD, &mut buf).unwrap(), COUNTER);
+    assert_eq!(sender.seal_in_place(&AAD, &mut buf).unwrap(), COUNTER);
     assert_eq!(&buf[..CIPHERTEXT.len()], CIPHERTEXT);
     assert_eq!(&buf[CIPHERTEXT.len()..], TAG);
 
     let receiver = PacketCipher::<B>::new(&KEY, SESSION_ID);
     receiver.verify(COUNTER, &AAD, &buf).unwrap();
     let opened = receiver
-        .decrypt_bytes(COUNTER, &AAD, buf.clone().freeze())
+        .open_bytes(COUNTER, &AAD, buf.clone().freeze())
         .unwrap();
     assert_eq!(opened, PLAINTEXT);
     assert_eq!(
@@ -116,7 +116,7 @@ fn reference_data_packets<B: Backend>() {
             .verify(parsed.counter, &parsed.aad, &sealed)
             .unwrap();
         let plaintext = receiver
-            .decrypt_bytes(parsed.counter, &parsed.aad, sealed)
+            .open_bytes(parsed.counter, &parsed.aad, sealed)
             .unwrap();
         assert_eq!(plaintext, expected, "packet {i}");
 
@@ -128,7 +128,7 @@ fn reference_data_packets<B: Backend>() {
         );
         let mut buf = BytesMut::from(&expected[..]);
         assert_eq!(
-            sender.encrypt_in_place(&parsed.aad, &mut buf).unwrap(),
+            sender.seal_in_place(&parsed.aad, &mut buf).unwrap(),
             vector.counter
         );
         assert_eq!(&buf[..], &packet[68..], "packet {i}");

@@ -5,7 +5,7 @@ use std::fmt;
 use bytes::Bytes;
 use netmesh_cipher::{PacketCipher, TxCounter};
 use netmesh_wire::{
-    check_event, compose_nonce, EventFrame, NetHeader, PacketFlags, WireError, EVENT_LEN_PREFIX,
+    check_event, compose_nonce, FrameCodec, NetHeader, PacketFlags, WireError, EVENT_LEN_PREFIX,
     HEADER_SIZE, MAX_EVENTS_PER_PACKET, MAX_PAYLOAD_SIZE, NONCE_SIZE, TAG_SIZE,
 };
 
@@ -225,7 +225,7 @@ impl PacketBuilder {
     #[must_use]
     pub fn would_fit(&self, events: &[Bytes]) -> bool {
         events.len() <= MAX_EVENTS_PER_PACKET
-            && EventFrame::calculate_size(events) <= MAX_PAYLOAD_SIZE
+            && FrameCodec::calculate_size(events) <= MAX_PAYLOAD_SIZE
     }
 
     /// Builds one encrypted data packet.
@@ -364,7 +364,7 @@ impl PacketBuilder {
                 count,
                 max: MAX_EVENTS_PER_PACKET,
             })?;
-        let len = EventFrame::calculate_size(events);
+        let len = FrameCodec::calculate_size(events);
         let payload_len = payload_len_field(len)?;
         let header = NetHeader::new(
             self.state.session_id,
@@ -378,7 +378,7 @@ impl PacketBuilder {
         .with_origin(self.state.origin_hash)
         .with_channel_hash(self.state.channel_hash)
         .with_subprotocol(subprotocol_id);
-        self.seal(&header, |buf| EventFrame::write_events_into(events, buf))
+        self.seal(&header, |buf| FrameCodec::write_events_into(events, buf))
     }
 
     /// Builds an authenticated heartbeat: a bare header and the tag of an empty payload.
@@ -513,13 +513,13 @@ impl PacketBuilder {
         first_sequence: u64,
         events: &'a [Bytes],
         flags: PacketFlags,
-    ) -> Result<BatchBuild<'a>, BuildError> {
+    ) -> Result<BatchPackets<'a>, BuildError> {
         for (index, event) in events.iter().enumerate() {
             if let Err(WireError::EventTooLarge { index, len, max }) = check_event(index, event) {
                 return Err(BuildError::EventTooLarge { index, len, max });
             }
         }
-        Ok(BatchBuild {
+        Ok(BatchPackets {
             builder: self,
             batches: netmesh_wire::batches(events),
             stream_id,
@@ -601,31 +601,33 @@ impl fmt::Debug for PacketBuilder {
     }
 }
 
-/// The packets of one [`PacketBuilder::build_batch`] call, built as they are pulled.
+/// The sealed packets of one [`PacketBuilder::build_batch`] call, each built (and given
+/// its nonce) only as it is pulled: one per run of events that
+/// [`netmesh_wire::EventBatches`] splits off.
 ///
 /// # Examples
 ///
 /// ```
 /// use bytes::Bytes;
-/// use netmesh_pool::{BatchBuild, PacketBuilder};
+/// use netmesh_pool::{BatchPackets, PacketBuilder};
 /// use netmesh_wire::PacketFlags;
 ///
 /// let events = vec![Bytes::from(vec![0; 3000]); 5];
 /// let mut builder = PacketBuilder::with_origin(&[4; 32], 11, 0);
-/// let batch: BatchBuild<'_> = builder.build_batch(1, 0, &events, PacketFlags::NONE)?;
+/// let batch: BatchPackets<'_> = builder.build_batch(1, 0, &events, PacketFlags::NONE)?;
 /// assert_eq!(batch.count(), 3); // two events of 3004 framed bytes per packet
 /// # Ok::<(), netmesh_pool::BuildError>(())
 /// ```
 #[must_use = "packets are built only as the iterator is consumed"]
-pub struct BatchBuild<'a> {
+pub struct BatchPackets<'a> {
     builder: &'a mut PacketBuilder,
-    batches: netmesh_wire::Batches<'a>,
+    batches: netmesh_wire::EventBatches<'a>,
     stream_id: u64,
     sequence: u64,
     flags: PacketFlags,
 }
 
-impl BatchBuild<'_> {
+impl BatchPackets<'_> {
     /// The sequence number the next packet will carry.
     ///
     /// # Examples
@@ -649,7 +651,7 @@ impl BatchBuild<'_> {
     }
 }
 
-impl Iterator for BatchBuild<'_> {
+impl Iterator for BatchPackets<'_> {
     type Item = Result<Bytes, BuildError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -669,9 +671,9 @@ impl Iterator for BatchBuild<'_> {
     }
 }
 
-impl fmt::Debug for BatchBuild<'_> {
+impl fmt::Debug for BatchPackets<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BatchBuild")
+        f.debug_struct("BatchPackets")
             .field("stream_id", &self.stream_id)
             .field("next_sequence", &self.sequence)
             .finish_non_exhaustive()

@@ -95,7 +95,7 @@ mod local;
 mod recv;
 mod shared;
 
-pub use builder::{BatchBuild, PacketBuilder};
+pub use builder::{BatchPackets, PacketBuilder};
 pub use error::{BuildError, OpenError};
 pub use local::{shared_local_pool, SharedLocalPool, ThreadLocalPool, ThreadLocalPooledBuilder};
 pub use recv::{handshake_payload, Datagram, EventSlices, OpenedPacket, OpenedRef, PacketOpener};

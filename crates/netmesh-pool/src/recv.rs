@@ -6,7 +6,8 @@ use std::iter::FusedIterator;
 use bytes::{Buf, Bytes, BytesMut};
 use netmesh_cipher::{session_prefix_from_id, PacketCipher, ReplayWindow};
 use netmesh_wire::{
-    aad_from_bytes, EventFrame, EventFrames, FrameIter, NetHeader, AAD_SIZE, HEADER_SIZE, TAG_SIZE,
+    aad_from_bytes, BorrowedEvents, FrameCodec, NetHeader, OwnedEvents, AAD_SIZE, HEADER_SIZE,
+    TAG_SIZE,
 };
 use zeroize::Zeroize;
 
@@ -248,7 +249,7 @@ impl PacketOpener {
         let plaintext = ciphertext;
         let admitted = match self.window.commit(sealed.counter) {
             Ok(()) => {
-                EventFrame::validate_strict(plaintext, usize::from(sealed.header.event_count))
+                FrameCodec::validate_strict(plaintext, usize::from(sealed.header.event_count))
                     .map_err(OpenError::MalformedFrames)
             }
             Err(error) => Err(error.into()),
@@ -431,8 +432,8 @@ impl OpenedPacket {
     /// # Panics
     ///
     /// Never in practice: [`PacketOpener::open`] validated the frames.
-    pub fn events(&self) -> EventFrames {
-        EventFrame::decode_strict(self.payload.clone(), self.event_count())
+    pub fn events(&self) -> OwnedEvents {
+        FrameCodec::decode_strict(self.payload.clone(), self.event_count())
             .expect("frames were validated when the packet was opened")
     }
 
@@ -501,7 +502,7 @@ impl<'a> OpenedRef<'a> {
     /// The events, each a slice of the caller's buffer.
     pub fn events(&self) -> EventSlices<'a> {
         EventSlices {
-            frames: EventFrame::iter(self.payload),
+            frames: FrameCodec::iter(self.payload),
             remaining: self.event_count(),
         }
     }
@@ -539,7 +540,7 @@ impl fmt::Debug for OpenedRef<'_> {
 #[derive(Debug, Clone)]
 #[must_use = "iterators do nothing unless consumed"]
 pub struct EventSlices<'a> {
-    frames: FrameIter<'a>,
+    frames: BorrowedEvents<'a>,
     remaining: usize,
 }
 

@@ -12,7 +12,7 @@ use netmesh_pool::{
     shared_local_pool, BuildError, PacketBuilder, PacketOpener, PacketPool, ThreadLocalPool,
 };
 use netmesh_wire::{
-    aad_from_bytes, EventFrame, NetHeader, PacketFlags, HEADER_SIZE, MAX_EVENTS_PER_PACKET,
+    aad_from_bytes, FrameCodec, NetHeader, PacketFlags, HEADER_SIZE, MAX_EVENTS_PER_PACKET,
     MAX_PAYLOAD_SIZE, TAG_SIZE,
 };
 use proptest::prelude::*;
@@ -38,13 +38,13 @@ fn check_packet(packet: &Bytes, key: &[u8; 32], session: u64, events: &[Bytes]) 
         packet[..HEADER_SIZE].try_into().expect("68 header bytes");
     let cipher: PacketCipher = PacketCipher::new(key, session);
     let plaintext = cipher
-        .decrypt_bytes(
+        .open_bytes(
             counter_of(packet),
             &aad_from_bytes(&header_bytes),
             packet.slice(HEADER_SIZE..),
         )
         .expect("packet decrypts");
-    let decoded: Vec<Bytes> = EventFrame::decode_strict(plaintext, usize::from(header.event_count))
+    let decoded: Vec<Bytes> = FrameCodec::decode_strict(plaintext, usize::from(header.event_count))
         .expect("frames decode strictly")
         .collect();
     assert_eq!(decoded, events);

@@ -137,7 +137,7 @@ fn authenticated_but_malformed_frames_are_refused() {
     use netmesh_wire::{NetHeader, NONCE_SIZE};
     let cipher: PacketCipher = PacketCipher::new(&KEY, SESSION);
     let mut payload = bytes::BytesMut::new();
-    netmesh_wire::EventFrame::write_events(&[Bytes::from_static(b"only one")], &mut payload);
+    netmesh_wire::FrameCodec::write_events(&[Bytes::from_static(b"only one")], &mut payload);
     let header = NetHeader::new(
         SESSION,
         1,
@@ -148,7 +148,7 @@ fn authenticated_but_malformed_frames_are_refused() {
         PacketFlags::NONE,
     );
     let aad = header.aad();
-    let counter = cipher.encrypt_in_place(&aad, &mut payload).unwrap();
+    let counter = cipher.seal_in_place(&aad, &mut payload).unwrap();
     let mut header_bytes = header.to_bytes();
     header_bytes[12..16].copy_from_slice(&cipher.session_prefix());
     header_bytes[16..24].copy_from_slice(&counter.to_le_bytes());
@@ -598,7 +598,7 @@ fn open_in_place_leaves_no_plaintext_of_a_refused_packet() {
     use netmesh_wire::{NetHeader, NONCE_SIZE};
     let cipher: PacketCipher = PacketCipher::new(&KEY, SESSION);
     let mut payload = bytes::BytesMut::new();
-    netmesh_wire::EventFrame::write_events(&[Bytes::from_static(b"secret")], &mut payload);
+    netmesh_wire::FrameCodec::write_events(&[Bytes::from_static(b"secret")], &mut payload);
     let len = payload.len();
     let header = NetHeader::new(
         SESSION,
@@ -609,9 +609,7 @@ fn open_in_place_leaves_no_plaintext_of_a_refused_packet() {
         3,
         PacketFlags::NONE,
     );
-    let counter = cipher
-        .encrypt_in_place(&header.aad(), &mut payload)
-        .unwrap();
+    let counter = cipher.seal_in_place(&header.aad(), &mut payload).unwrap();
     let mut datagram = header.to_bytes().to_vec();
     datagram[12..16].copy_from_slice(&cipher.session_prefix());
     datagram[16..24].copy_from_slice(&counter.to_le_bytes());

@@ -69,25 +69,27 @@ pub fn check_event(index: usize, event: &[u8]) -> Result<(), WireError> {
 /// assert_eq!(split.next(), None);
 /// ```
 #[inline]
-pub fn batches(events: &[Bytes]) -> Batches<'_> {
-    Batches {
+pub fn batches(events: &[Bytes]) -> EventBatches<'_> {
+    EventBatches {
         rest: events,
         offset: 0,
         failed: false,
     }
 }
 
-/// Iterator over packet-sized batches of events; see [`batches`].
+/// The runs of events, each sized to fit one packet, that [`batches`] splits a slice into:
+/// it yields slices of the caller's events and builds nothing. The pools' builders turn
+/// each run into a sealed packet (`netmesh_pool::BatchPackets`).
 #[derive(Debug, Clone)]
 #[must_use = "iterators do nothing unless consumed"]
-pub struct Batches<'a> {
+pub struct EventBatches<'a> {
     rest: &'a [Bytes],
     /// Index in the caller's slice of `rest[0]`, for error reports.
     offset: usize,
     failed: bool,
 }
 
-impl<'a> Iterator for Batches<'a> {
+impl<'a> Iterator for EventBatches<'a> {
     type Item = Result<&'a [Bytes], WireError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -128,14 +130,14 @@ impl<'a> Iterator for Batches<'a> {
     }
 }
 
-impl FusedIterator for Batches<'_> {}
+impl FusedIterator for EventBatches<'_> {}
 
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
 
     use super::{batches, MAX_EVENT_SIZE};
-    use crate::{EventFrame, WireError, MAX_EVENTS_PER_PACKET, MAX_PAYLOAD_SIZE};
+    use crate::{FrameCodec, WireError, MAX_EVENTS_PER_PACKET, MAX_PAYLOAD_SIZE};
 
     fn lens(events: &[Bytes]) -> Vec<usize> {
         batches(events).map(|batch| batch.unwrap().len()).collect()
@@ -163,7 +165,7 @@ mod tests {
             Bytes::new(),
         ];
         assert_eq!(lens(&events), [1, 1, 1]);
-        assert_eq!(EventFrame::calculate_size(&events[1..2]), MAX_PAYLOAD_SIZE);
+        assert_eq!(FrameCodec::calculate_size(&events[1..2]), MAX_PAYLOAD_SIZE);
     }
 
     #[test]

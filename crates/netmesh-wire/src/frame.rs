@@ -7,7 +7,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use crate::reader::Reader;
 use crate::{WireError, EVENT_LEN_PREFIX};
 
-/// Namespace for encoding and decoding the event frames of a payload.
+/// The frame codec: associated functions (no value) that encode and decode the event
+/// frames of a payload.
 ///
 /// A payload is a run of frames, `len (u32 LE) ‖ event bytes (len)`, with nothing
 /// before, between or after them.
@@ -16,21 +17,21 @@ use crate::{WireError, EVENT_LEN_PREFIX};
 ///
 /// ```
 /// use bytes::{Bytes, BytesMut};
-/// use netmesh_wire::EventFrame;
+/// use netmesh_wire::FrameCodec;
 ///
 /// let events = [Bytes::from_static(b"a"), Bytes::from_static(b"bc")];
 /// let mut buf = BytesMut::new();
-/// assert_eq!(EventFrame::write_events(&events, &mut buf), 11);
+/// assert_eq!(FrameCodec::write_events(&events, &mut buf), 11);
 /// assert_eq!(&buf[..], b"\x01\0\0\0a\x02\0\0\0bc");
 ///
-/// let frames = EventFrame::decode_strict(buf.freeze(), 2)?;
+/// let frames = FrameCodec::decode_strict(buf.freeze(), 2)?;
 /// assert_eq!(frames.collect::<Vec<_>>(), events);
 /// # Ok::<(), netmesh_wire::WireError>(())
 /// ```
 #[derive(Debug, Clone, Copy)]
-pub struct EventFrame;
+pub struct FrameCodec;
 
-impl EventFrame {
+impl FrameCodec {
     /// Bytes of the length prefix in front of each event.
     pub const LEN_SIZE: usize = EVENT_LEN_PREFIX;
 
@@ -49,10 +50,10 @@ impl EventFrame {
     ///
     /// ```
     /// use bytes::{Bytes, BytesMut};
-    /// use netmesh_wire::EventFrame;
+    /// use netmesh_wire::FrameCodec;
     ///
     /// let mut buf = BytesMut::with_capacity(64);
-    /// let written = EventFrame::write_events(&[Bytes::from_static(b"xyz")], &mut buf);
+    /// let written = FrameCodec::write_events(&[Bytes::from_static(b"xyz")], &mut buf);
     /// assert_eq!((written, &buf[..]), (7, &b"\x03\0\0\0xyz"[..]));
     /// ```
     #[inline]
@@ -80,11 +81,11 @@ impl EventFrame {
     ///
     /// ```
     /// use bytes::Bytes;
-    /// use netmesh_wire::EventFrame;
+    /// use netmesh_wire::FrameCodec;
     ///
     /// let events = [Bytes::from_static(b"xyz")];
     /// let mut out = [0xee; 7];
-    /// EventFrame::write_events_into(&events, &mut out);
+    /// FrameCodec::write_events_into(&events, &mut out);
     /// assert_eq!(&out, b"\x03\0\0\0xyz");
     /// ```
     #[inline]
@@ -108,10 +109,10 @@ impl EventFrame {
     ///
     /// ```
     /// use bytes::Bytes;
-    /// use netmesh_wire::EventFrame;
+    /// use netmesh_wire::FrameCodec;
     ///
     /// let events = [Bytes::new(), Bytes::from_static(b"four")];
-    /// assert_eq!(EventFrame::calculate_size(&events), 12);
+    /// assert_eq!(FrameCodec::calculate_size(&events), 12);
     /// ```
     #[inline]
     #[must_use]
@@ -132,11 +133,11 @@ impl EventFrame {
     ///
     /// ```
     /// use bytes::Bytes;
-    /// use netmesh_wire::EventFrame;
+    /// use netmesh_wire::FrameCodec;
     ///
     /// // One whole frame, then a frame that claims 9 bytes but has 1.
     /// let data = Bytes::from_static(b"\x01\0\0\0a\x09\0\0\0b");
-    /// assert_eq!(EventFrame::read_events(data, 1000), [Bytes::from_static(b"a")]);
+    /// assert_eq!(FrameCodec::read_events(data, 1000), [Bytes::from_static(b"a")]);
     /// ```
     #[must_use]
     pub fn read_events(data: Bytes, count: usize) -> Vec<Bytes> {
@@ -166,16 +167,16 @@ impl EventFrame {
     /// # Examples
     ///
     /// ```
-    /// use netmesh_wire::{EventFrame, WireError};
+    /// use netmesh_wire::{FrameCodec, WireError};
     ///
     /// let payload = b"\x01\0\0\0a\x00\0\0\0";
-    /// assert_eq!(EventFrame::validate_strict(payload, 2), Ok(()));
+    /// assert_eq!(FrameCodec::validate_strict(payload, 2), Ok(()));
     /// assert_eq!(
-    ///     EventFrame::validate_strict(payload, 3),
+    ///     FrameCodec::validate_strict(payload, 3),
     ///     Err(WireError::TooFewFrames { declared: 3, found: 2 })
     /// );
     /// assert_eq!(
-    ///     EventFrame::validate_strict(payload, 1),
+    ///     FrameCodec::validate_strict(payload, 1),
     ///     Err(WireError::TooManyFrames { declared: 1 })
     /// );
     /// ```
@@ -217,23 +218,23 @@ impl EventFrame {
     ///
     /// ```
     /// use bytes::Bytes;
-    /// use netmesh_wire::{EventFrame, WireError};
+    /// use netmesh_wire::{FrameCodec, WireError};
     ///
     /// let payload = Bytes::from_static(b"\x02\0\0\0hi");
-    /// let frames = EventFrame::decode_strict(payload.clone(), 1)?;
+    /// let frames = FrameCodec::decode_strict(payload.clone(), 1)?;
     /// assert_eq!(frames.len(), 1);
     /// assert_eq!(frames.collect::<Vec<_>>(), [Bytes::from_static(b"hi")]);
     ///
     /// let cut = payload.slice(..5);
     /// assert_eq!(
-    ///     EventFrame::decode_strict(cut, 1).unwrap_err(),
+    ///     FrameCodec::decode_strict(cut, 1).unwrap_err(),
     ///     WireError::FrameTruncated { index: 0, len: 2, available: 1 }
     /// );
     /// # Ok::<(), WireError>(())
     /// ```
-    pub fn decode_strict(payload: Bytes, count: usize) -> Result<EventFrames, WireError> {
+    pub fn decode_strict(payload: Bytes, count: usize) -> Result<OwnedEvents, WireError> {
         Self::validate_strict(&payload, count)?;
-        Ok(EventFrames {
+        Ok(OwnedEvents {
             rest: payload,
             remaining: count,
         })
@@ -246,9 +247,9 @@ impl EventFrame {
     /// # Examples
     ///
     /// ```
-    /// use netmesh_wire::{EventFrame, WireError};
+    /// use netmesh_wire::{FrameCodec, WireError};
     ///
-    /// let mut frames = EventFrame::iter(b"\x01\0\0\0a\x00\0");
+    /// let mut frames = FrameCodec::iter(b"\x01\0\0\0a\x00\0");
     /// assert_eq!(frames.next(), Some(Ok(&b"a"[..])));
     /// assert_eq!(
     ///     frames.next(),
@@ -257,8 +258,8 @@ impl EventFrame {
     /// assert_eq!(frames.next(), None);
     /// ```
     #[inline]
-    pub const fn iter(payload: &[u8]) -> FrameIter<'_> {
-        FrameIter {
+    pub const fn iter(payload: &[u8]) -> BorrowedEvents<'_> {
+        BorrowedEvents {
             reader: Reader::new(payload),
             index: 0,
             failed: false,
@@ -310,8 +311,9 @@ fn take_frame(rest: &mut Bytes) -> Option<Bytes> {
     Some(rest.split_to(len))
 }
 
-/// The events of a payload that [`EventFrame::decode_strict`] checked, each a
-/// zero-copy [`Bytes`] slice of the payload.
+/// The events of an owned payload that [`FrameCodec::decode_strict`] checked whole, each
+/// a zero-copy [`Bytes`] slice of it; it cannot fail. For events borrowed from a `&[u8]`
+/// and checked one frame at a time, see [`BorrowedEvents`].
 ///
 /// Its length is known up front ([`ExactSizeIterator`]); cloning it is cheap (one
 /// reference count) and the clone iterates from the same point.
@@ -320,9 +322,9 @@ fn take_frame(rest: &mut Bytes) -> Option<Bytes> {
 ///
 /// ```
 /// use bytes::Bytes;
-/// use netmesh_wire::EventFrame;
+/// use netmesh_wire::FrameCodec;
 ///
-/// let frames = EventFrame::decode_strict(Bytes::from_static(b"\x01\0\0\0a\x00\0\0\0"), 2)?;
+/// let frames = FrameCodec::decode_strict(Bytes::from_static(b"\x01\0\0\0a\x00\0\0\0"), 2)?;
 /// assert!(!frames.is_empty());
 /// assert_eq!(frames.len(), 2);
 /// let lens: Vec<usize> = frames.map(|event| event.len()).collect();
@@ -331,12 +333,12 @@ fn take_frame(rest: &mut Bytes) -> Option<Bytes> {
 /// ```
 #[derive(Debug, Clone)]
 #[must_use = "iterators do nothing unless consumed"]
-pub struct EventFrames {
+pub struct OwnedEvents {
     rest: Bytes,
     remaining: usize,
 }
 
-impl EventFrames {
+impl OwnedEvents {
     /// Whether no event is left.
     #[inline]
     #[must_use]
@@ -345,7 +347,7 @@ impl EventFrames {
     }
 }
 
-impl Iterator for EventFrames {
+impl Iterator for OwnedEvents {
     type Item = Bytes;
 
     #[inline]
@@ -368,37 +370,40 @@ impl Iterator for EventFrames {
     }
 }
 
-impl ExactSizeIterator for EventFrames {}
+impl ExactSizeIterator for OwnedEvents {}
 
-impl FusedIterator for EventFrames {}
+impl FusedIterator for OwnedEvents {}
 
-/// Borrowed walk over the frames of a payload; see [`EventFrame::iter`].
+/// The events of a borrowed payload, each a `&[u8]` slice of it, checked one frame at a
+/// time as the walk reaches it: an item is the error that ends the walk when a frame is
+/// cut off. See [`FrameCodec::iter`]; for an owned payload checked whole up front, see
+/// [`OwnedEvents`].
 ///
 /// # Examples
 ///
 /// ```
-/// use netmesh_wire::EventFrame;
+/// use netmesh_wire::FrameCodec;
 ///
-/// let events: Result<Vec<&[u8]>, _> = EventFrame::iter(b"\x02\0\0\0hi").collect();
+/// let events: Result<Vec<&[u8]>, _> = FrameCodec::iter(b"\x02\0\0\0hi").collect();
 /// assert_eq!(events, Ok(vec![&b"hi"[..]]));
 /// ```
 #[derive(Debug, Clone)]
 #[must_use = "iterators do nothing unless consumed"]
-pub struct FrameIter<'a> {
+pub struct BorrowedEvents<'a> {
     reader: Reader<'a>,
     index: usize,
     failed: bool,
 }
 
-impl<'a> FrameIter<'a> {
+impl<'a> BorrowedEvents<'a> {
     /// The bytes not consumed yet (after an error: from the start of the bad frame).
     ///
     /// # Examples
     ///
     /// ```
-    /// use netmesh_wire::EventFrame;
+    /// use netmesh_wire::FrameCodec;
     ///
-    /// let mut frames = EventFrame::iter(b"\x00\0\0\0xyz");
+    /// let mut frames = FrameCodec::iter(b"\x00\0\0\0xyz");
     /// assert_eq!(frames.next(), Some(Ok(&b""[..])));
     /// assert_eq!(frames.remainder(), b"xyz");
     /// ```
@@ -409,7 +414,7 @@ impl<'a> FrameIter<'a> {
     }
 }
 
-impl<'a> Iterator for FrameIter<'a> {
+impl<'a> Iterator for BorrowedEvents<'a> {
     type Item = Result<&'a [u8], WireError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -449,14 +454,14 @@ impl<'a> Iterator for FrameIter<'a> {
     }
 }
 
-impl FusedIterator for FrameIter<'_> {}
+impl FusedIterator for BorrowedEvents<'_> {}
 
 #[cfg(test)]
 mod tests {
     use bytes::{Bytes, BytesMut};
     use hex_literal::hex;
 
-    use super::{copy_small, EventFrame};
+    use super::{copy_small, FrameCodec};
     use crate::WireError;
 
     #[test]
@@ -490,9 +495,9 @@ mod tests {
                 })
                 .collect();
             // Stale bytes where the frames go, as in a reused packet buffer.
-            let mut buf = vec![0xee; EventFrame::calculate_size(&events)];
-            EventFrame::write_events_into(&events, &mut buf);
-            let decoded = EventFrame::decode_strict(Bytes::from(buf), events.len()).unwrap();
+            let mut buf = vec![0xee; FrameCodec::calculate_size(&events)];
+            FrameCodec::write_events_into(&events, &mut buf);
+            let decoded = FrameCodec::decode_strict(Bytes::from(buf), events.len()).unwrap();
             assert!(decoded.eq(events.iter().cloned()), "{sizes:?}");
         }
     }
@@ -500,13 +505,13 @@ mod tests {
     #[test]
     #[should_panic(expected = "frames are smaller than the space sized for them")]
     fn frames_that_leave_space_unwritten_panic() {
-        EventFrame::write_events_into(&[Bytes::from_static(b"abc")], &mut [0; 8]);
+        FrameCodec::write_events_into(&[Bytes::from_static(b"abc")], &mut [0; 8]);
     }
 
     #[test]
     fn write_events_appends_after_what_the_buffer_holds() {
         let mut buf = BytesMut::from(&b"head"[..]);
-        let written = EventFrame::write_events(&[Bytes::from_static(b"ab")], &mut buf);
+        let written = FrameCodec::write_events(&[Bytes::from_static(b"ab")], &mut buf);
         assert_eq!((written, &buf[..]), (6, &b"head\x02\0\0\0ab"[..]));
     }
 
@@ -515,19 +520,19 @@ mod tests {
         let events = [Bytes::new(), Bytes::from_static(&hex!("678a8e"))];
         let golden = hex!("00000000" "03000000 678a8e");
         let mut buf = BytesMut::new();
-        assert_eq!(EventFrame::write_events(&events, &mut buf), golden.len());
+        assert_eq!(FrameCodec::write_events(&events, &mut buf), golden.len());
         assert_eq!(&buf[..], &golden);
         let payload = Bytes::copy_from_slice(&golden);
-        assert!(EventFrame::decode_strict(payload.clone(), 2)
+        assert!(FrameCodec::decode_strict(payload.clone(), 2)
             .unwrap()
             .eq(events.clone()));
-        assert_eq!(EventFrame::read_events(payload, 2), events);
+        assert_eq!(FrameCodec::read_events(payload, 2), events);
     }
 
     #[test]
     fn write_appends_after_existing_bytes() {
         let mut buf = BytesMut::from(&b"head"[..]);
-        let written = EventFrame::write_events(&[Bytes::from_static(b"x")], &mut buf);
+        let written = FrameCodec::write_events(&[Bytes::from_static(b"x")], &mut buf);
         assert_eq!(written, 5);
         assert_eq!(&buf[..], b"head\x01\0\0\0x");
     }
@@ -535,9 +540,9 @@ mod tests {
     #[test]
     fn write_does_not_reallocate_a_buffer_with_room() {
         let events = vec![Bytes::from_static(&[7; 64]); 100];
-        let mut buf = BytesMut::with_capacity(EventFrame::calculate_size(&events));
+        let mut buf = BytesMut::with_capacity(FrameCodec::calculate_size(&events));
         let start = buf.as_ptr();
-        EventFrame::write_events(&events, &mut buf);
+        FrameCodec::write_events(&events, &mut buf);
         assert_eq!(buf.as_ptr(), start);
     }
 
@@ -545,7 +550,7 @@ mod tests {
     fn events_are_slices_of_the_payload() {
         let payload = Bytes::from_static(b"\x02\0\0\0hi\x01\0\0\0x");
         let base = payload.as_ptr() as usize;
-        let offsets: Vec<usize> = EventFrame::decode_strict(payload.clone(), 2)
+        let offsets: Vec<usize> = FrameCodec::decode_strict(payload.clone(), 2)
             .unwrap()
             .map(|event| event.as_ptr() as usize - base)
             .collect();
@@ -555,20 +560,20 @@ mod tests {
     #[test]
     fn read_events_stops_at_count_and_at_truncation() {
         let payload = Bytes::from_static(b"\x01\0\0\0a\x01\0\0\0b\x05\0");
-        assert_eq!(EventFrame::read_events(payload.clone(), 1).len(), 1);
-        assert_eq!(EventFrame::read_events(payload.clone(), 3).len(), 2);
-        assert_eq!(EventFrame::read_events(payload, usize::MAX).len(), 2);
-        assert!(EventFrame::read_events(Bytes::new(), 10).is_empty());
+        assert_eq!(FrameCodec::read_events(payload.clone(), 1).len(), 1);
+        assert_eq!(FrameCodec::read_events(payload.clone(), 3).len(), 2);
+        assert_eq!(FrameCodec::read_events(payload, usize::MAX).len(), 2);
+        assert!(FrameCodec::read_events(Bytes::new(), 10).is_empty());
     }
 
     #[test]
     fn strict_rejects_trailing_bytes_that_are_not_a_frame() {
         assert_eq!(
-            EventFrame::validate_strict(b"\x01\0\0\0a\x07", 1),
+            FrameCodec::validate_strict(b"\x01\0\0\0a\x07", 1),
             Err(WireError::TrailingBytes { count: 1 })
         );
         assert_eq!(
-            EventFrame::validate_strict(b"\x01\0\0\0a\x07\0\0\0", 1),
+            FrameCodec::validate_strict(b"\x01\0\0\0a\x07\0\0\0", 1),
             Err(WireError::TrailingBytes { count: 4 })
         );
     }
@@ -576,7 +581,7 @@ mod tests {
     #[test]
     fn strict_reports_the_frame_that_is_cut_off() {
         assert_eq!(
-            EventFrame::validate_strict(b"\x01\0\0\0a\xff\xff\xff\xffzz", 5),
+            FrameCodec::validate_strict(b"\x01\0\0\0a\xff\xff\xff\xffzz", 5),
             Err(WireError::FrameTruncated {
                 index: 1,
                 len: 0xffff_ffff,
@@ -584,7 +589,7 @@ mod tests {
             })
         );
         assert_eq!(
-            EventFrame::validate_strict(b"\x01\0\0\0a\x01", 2),
+            FrameCodec::validate_strict(b"\x01\0\0\0a\x01", 2),
             Err(WireError::LengthPrefixTruncated {
                 index: 1,
                 available: 1
@@ -594,19 +599,19 @@ mod tests {
 
     #[test]
     fn zero_count_needs_an_empty_payload() {
-        assert_eq!(EventFrame::validate_strict(b"", 0), Ok(()));
-        assert!(EventFrame::decode_strict(Bytes::new(), 0)
+        assert_eq!(FrameCodec::validate_strict(b"", 0), Ok(()));
+        assert!(FrameCodec::decode_strict(Bytes::new(), 0)
             .unwrap()
             .is_empty());
         assert_eq!(
-            EventFrame::validate_strict(b"\0\0\0\0", 0),
+            FrameCodec::validate_strict(b"\0\0\0\0", 0),
             Err(WireError::TooManyFrames { declared: 0 })
         );
     }
 
     #[test]
     fn frame_iter_is_fused_after_an_error() {
-        let mut frames = EventFrame::iter(b"\x09\0\0\0ab");
+        let mut frames = FrameCodec::iter(b"\x09\0\0\0ab");
         assert!(matches!(
             frames.next(),
             Some(Err(WireError::FrameTruncated { .. }))

@@ -1,10 +1,10 @@
 //! The netmesh wire protocol: packet constants, [`PacketFlags`], the 68-byte
-//! [`NetHeader`], event frames ([`EventFrame`]), the packet-sized [`batches`] splitter and
+//! [`NetHeader`], event frames ([`FrameCodec`]), the packet-sized [`batches`] splitter and
 //! the [`NackPayload`].
 //!
 //! Scope: no cryptography and no I/O (sans-IO): this crate only turns values into bytes
 //! and bytes into values. Decoding never allocates (except the compatibility
-//! [`EventFrame::read_events`], which allocates no more than its input could hold),
+//! [`FrameCodec::read_events`], which allocates no more than its input could hold),
 //! never panics on any input, and never sizes anything by an untrusted length.
 //! The format is byte for byte that of net-mesh 0.23; `docs/WIRE.md` in the repository
 //! describes it.
@@ -15,7 +15,7 @@
 //! | associated data (56 bytes) | [`NetHeader::aad`], [`aad_from_bytes`] |
 //! | nonce (header bytes 12..24) | [`compose_nonce`], [`nonce_prefix`], [`nonce_counter`] |
 //! | flags byte | [`PacketFlags`] |
-//! | payload (event frames) | [`EventFrame`], [`EventFrames`], [`FrameIter`], [`batches`] |
+//! | payload (event frames) | [`FrameCodec`], [`OwnedEvents`], [`BorrowedEvents`], [`batches`] |
 //! | NACK payload (16 bytes) | [`NackPayload`] |
 //! | every decode failure | [`WireError`] |
 //!
@@ -23,18 +23,18 @@
 //!
 //! ```
 //! use bytes::{Bytes, BytesMut};
-//! use netmesh_wire::{EventFrame, NetHeader, PacketFlags, HEADER_SIZE};
+//! use netmesh_wire::{FrameCodec, NetHeader, PacketFlags, HEADER_SIZE};
 //!
 //! let events = [Bytes::from_static(b"hello"), Bytes::from_static(b"mesh")];
 //! let mut payload = BytesMut::new();
-//! let len = EventFrame::write_events(&events, &mut payload);
+//! let len = FrameCodec::write_events(&events, &mut payload);
 //!
 //! let header = NetHeader::new(7, 1, 0, [0; 12], u16::try_from(len)?, 2, PacketFlags::RELIABLE);
 //! let wire: [u8; HEADER_SIZE] = header.to_bytes();
 //!
 //! let parsed = NetHeader::parse(&wire)?;
 //! assert_eq!(parsed, header);
-//! let decoded = EventFrame::decode_strict(payload.freeze(), usize::from(parsed.event_count))?;
+//! let decoded = FrameCodec::decode_strict(payload.freeze(), usize::from(parsed.event_count))?;
 //! assert!(decoded.eq(events));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -42,6 +42,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod batch;
+mod compat;
 mod error;
 mod flags;
 mod frame;
@@ -50,10 +51,13 @@ mod nack;
 mod nonce;
 mod reader;
 
-pub use batch::{batches, check_event, Batches};
+pub use batch::{batches, check_event, EventBatches};
+// The reference-named aliases, by glob so that tools/rename.sh leaves this line alone.
+#[allow(deprecated)]
+pub use compat::*;
 pub use error::WireError;
 pub use flags::PacketFlags;
-pub use frame::{EventFrame, EventFrames, FrameIter};
+pub use frame::{BorrowedEvents, FrameCodec, OwnedEvents};
 pub use header::{aad_from_bytes, NetHeader};
 pub use nack::{MissingSequences, NackPayload};
 pub use nonce::{compose_nonce, nonce_counter, nonce_prefix, NONCE_PREFIX_SIZE};

@@ -3,7 +3,7 @@
 use bytes::{Bytes, BytesMut};
 
 use netmesh_testkit::alloc::{count, CountingAllocator};
-use netmesh_wire::{batches, EventFrame, NackPayload, NetHeader, PacketFlags};
+use netmesh_wire::{batches, FrameCodec, NackPayload, NetHeader, PacketFlags};
 
 #[global_allocator]
 static GLOBAL: CountingAllocator = CountingAllocator;
@@ -17,9 +17,9 @@ fn allocations<T>(f: impl FnOnce() -> T) -> (u64, T) {
 #[test]
 fn hot_paths_do_not_allocate() {
     let events: Vec<Bytes> = (0..100u8).map(|i| Bytes::from(vec![i; 64])).collect();
-    let mut buf = BytesMut::with_capacity(2 * EventFrame::calculate_size(&events));
+    let mut buf = BytesMut::with_capacity(2 * FrameCodec::calculate_size(&events));
 
-    let (count, written) = allocations(|| EventFrame::write_events(&events, &mut buf));
+    let (count, written) = allocations(|| FrameCodec::write_events(&events, &mut buf));
     assert_eq!(
         (count, written),
         (0, 6800),
@@ -28,16 +28,16 @@ fn hot_paths_do_not_allocate() {
 
     let payload = buf.split().freeze();
     let (count, total) = allocations(|| {
-        let frames = EventFrame::decode_strict(payload.clone(), 100).unwrap();
+        let frames = FrameCodec::decode_strict(payload.clone(), 100).unwrap();
         frames.map(|event| event.len()).sum::<usize>()
     });
     assert_eq!((count, total), (0, 6400), "decode_strict and iterate");
 
-    let (count, walked) = allocations(|| EventFrame::iter(&payload).count());
-    assert_eq!((count, walked), (0, 100), "FrameIter");
+    let (count, walked) = allocations(|| FrameCodec::iter(&payload).count());
+    assert_eq!((count, walked), (0, 100), "BorrowedEvents");
 
     let lying = Bytes::from_static(b"\xff\xff\xff\xff\x01\0\0\0");
-    let (count, result) = allocations(|| EventFrame::validate_strict(&lying, usize::MAX));
+    let (count, result) = allocations(|| FrameCodec::validate_strict(&lying, usize::MAX));
     assert!(result.is_err());
     assert_eq!(count, 0, "validate_strict on a lying prefix");
 

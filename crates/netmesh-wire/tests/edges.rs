@@ -3,7 +3,7 @@
 use bytes::{Bytes, BytesMut};
 
 use netmesh_wire::{
-    batches, EventFrame, NetHeader, PacketFlags, WireError, HEADER_SIZE, MAX_EVENTS_PER_PACKET,
+    batches, FrameCodec, NetHeader, PacketFlags, WireError, HEADER_SIZE, MAX_EVENTS_PER_PACKET,
     MAX_PACKET_SIZE, MAX_PAYLOAD_SIZE, TAG_SIZE,
 };
 
@@ -12,7 +12,7 @@ const MAX_EVENT: usize = MAX_PAYLOAD_SIZE - 4;
 
 fn framed(events: &[Bytes]) -> Bytes {
     let mut buf = BytesMut::new();
-    EventFrame::write_events(events, &mut buf);
+    FrameCodec::write_events(events, &mut buf);
     buf.freeze()
 }
 
@@ -22,11 +22,11 @@ fn payload_of_exactly_max_payload_size_is_one_packet() {
         Bytes::from(vec![0x11; 1000]),
         Bytes::from(vec![0x22; MAX_PAYLOAD_SIZE - 1008]),
     ];
-    assert_eq!(EventFrame::calculate_size(&events), MAX_PAYLOAD_SIZE);
+    assert_eq!(FrameCodec::calculate_size(&events), MAX_PAYLOAD_SIZE);
     assert_eq!(batches(&events).collect::<Vec<_>>(), [Ok(&events[..])]);
     let payload = framed(&events);
     assert_eq!(payload.len(), MAX_PAYLOAD_SIZE);
-    assert!(EventFrame::decode_strict(payload, 2)
+    assert!(FrameCodec::decode_strict(payload, 2)
         .unwrap()
         .eq(events.iter().cloned()));
 
@@ -56,10 +56,10 @@ fn payload_one_past_max_is_refused_by_header_and_split_by_batches() {
 #[test]
 fn exactly_max_events_per_packet_fit_one_packet() {
     let events = vec![Bytes::new(); MAX_EVENTS_PER_PACKET];
-    assert_eq!(EventFrame::calculate_size(&events), MAX_PAYLOAD_SIZE);
+    assert_eq!(FrameCodec::calculate_size(&events), MAX_PAYLOAD_SIZE);
     assert_eq!(batches(&events).count(), 1);
     let payload = framed(&events);
-    let frames = EventFrame::decode_strict(payload.clone(), MAX_EVENTS_PER_PACKET).unwrap();
+    let frames = FrameCodec::decode_strict(payload.clone(), MAX_EVENTS_PER_PACKET).unwrap();
     assert_eq!(frames.len(), MAX_EVENTS_PER_PACKET);
     assert!(frames.into_iter().all(|event| event.is_empty()));
 
@@ -99,7 +99,7 @@ fn largest_event_goes_alone_in_a_batch() {
     let payload = framed(&events[1..2]);
     assert_eq!(payload.len(), MAX_PAYLOAD_SIZE);
     assert_eq!(
-        EventFrame::decode_strict(payload, 1).unwrap().next(),
+        FrameCodec::decode_strict(payload, 1).unwrap().next(),
         Some(big)
     );
 }
@@ -129,14 +129,14 @@ fn lying_length_prefix_is_an_error_without_allocation() {
         len: 0xffff_ffff,
         available: 4,
     };
-    assert_eq!(EventFrame::validate_strict(&payload, 1), Err(expected));
+    assert_eq!(FrameCodec::validate_strict(&payload, 1), Err(expected));
     assert_eq!(
-        EventFrame::decode_strict(payload.clone(), 1).unwrap_err(),
+        FrameCodec::decode_strict(payload.clone(), 1).unwrap_err(),
         expected
     );
-    assert_eq!(EventFrame::iter(&payload).next(), Some(Err(expected)));
+    assert_eq!(FrameCodec::iter(&payload).next(), Some(Err(expected)));
 
-    let lenient = EventFrame::read_events(payload.clone(), usize::MAX);
+    let lenient = FrameCodec::read_events(payload.clone(), usize::MAX);
     assert!(lenient.is_empty());
     // Sized by what 8 bytes could hold (two prefixes), not by the declared count.
     assert!(lenient.capacity() <= 2);
@@ -146,13 +146,13 @@ fn lying_length_prefix_is_an_error_without_allocation() {
 fn huge_declared_count_ends_at_the_end_of_the_bytes() {
     let payload = framed(&[Bytes::from_static(b"x"), Bytes::new()]);
     assert_eq!(
-        EventFrame::validate_strict(&payload, usize::MAX),
+        FrameCodec::validate_strict(&payload, usize::MAX),
         Err(WireError::TooFewFrames {
             declared: usize::MAX,
             found: 2
         })
     );
-    assert_eq!(EventFrame::read_events(payload, usize::MAX).len(), 2);
+    assert_eq!(FrameCodec::read_events(payload, usize::MAX).len(), 2);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use netmesh_wire::{batches, EventFrame, NackPayload, NetHeader, WireError, MAX_PAYLOAD_SIZE};
+use netmesh_wire::{batches, FrameCodec, NackPayload, NetHeader, WireError, MAX_PAYLOAD_SIZE};
 
 fn header_bytes() -> [u8; 68] {
     NetHeader::heartbeat(1).to_bytes()
@@ -73,7 +73,7 @@ fn too_many_events() {
 
 #[test]
 fn length_prefix_truncated() {
-    let error = EventFrame::validate_strict(b"\0\0\0\0\x03\0\0", 2).unwrap_err();
+    let error = FrameCodec::validate_strict(b"\0\0\0\0\x03\0\0", 2).unwrap_err();
     assert_eq!(
         error,
         WireError::LengthPrefixTruncated {
@@ -89,7 +89,7 @@ fn length_prefix_truncated() {
 
 #[test]
 fn frame_truncated() {
-    let error = EventFrame::decode_strict(Bytes::from_static(b"\x05\0\0\0abc"), 1).unwrap_err();
+    let error = FrameCodec::decode_strict(Bytes::from_static(b"\x05\0\0\0abc"), 1).unwrap_err();
     assert_eq!(
         error,
         WireError::FrameTruncated {
@@ -103,7 +103,7 @@ fn frame_truncated() {
 
 #[test]
 fn too_few_frames() {
-    let error = EventFrame::validate_strict(b"\x01\0\0\0a", 3).unwrap_err();
+    let error = FrameCodec::validate_strict(b"\x01\0\0\0a", 3).unwrap_err();
     assert_eq!(
         error,
         WireError::TooFewFrames {
@@ -119,7 +119,7 @@ fn too_few_frames() {
 
 #[test]
 fn too_many_frames() {
-    let error = EventFrame::validate_strict(b"\x01\0\0\0a\x01\0\0\0b", 1).unwrap_err();
+    let error = FrameCodec::validate_strict(b"\x01\0\0\0a\x01\0\0\0b", 1).unwrap_err();
     assert_eq!(error, WireError::TooManyFrames { declared: 1 });
     assert_eq!(
         error.to_string(),
@@ -129,7 +129,7 @@ fn too_many_frames() {
 
 #[test]
 fn trailing_bytes() {
-    let error = EventFrame::validate_strict(b"\x01\0\0\0a\xff\xff", 1).unwrap_err();
+    let error = FrameCodec::validate_strict(b"\x01\0\0\0a\xff\xff", 1).unwrap_err();
     assert_eq!(error, WireError::TrailingBytes { count: 2 });
     assert_eq!(error.to_string(), "2 trailing bytes after the last frame");
 }

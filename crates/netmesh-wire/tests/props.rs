@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 
 use netmesh_wire::{
-    aad_from_bytes, batches, EventFrame, NackPayload, NetHeader, PacketFlags, WireError,
+    aad_from_bytes, batches, FrameCodec, NackPayload, NetHeader, PacketFlags, WireError,
     HEADER_SIZE, MAGIC, MAX_EVENTS_PER_PACKET, MAX_PAYLOAD_SIZE, VERSION,
 };
 
@@ -127,22 +127,22 @@ proptest! {
     #[test]
     fn frames_roundtrip(events in events(100, 40), prefix in any::<Vec<u8>>()) {
         let mut buf = BytesMut::from(&prefix[..]);
-        let written = EventFrame::write_events(&events, &mut buf);
-        prop_assert_eq!(written, EventFrame::calculate_size(&events));
+        let written = FrameCodec::write_events(&events, &mut buf);
+        prop_assert_eq!(written, FrameCodec::calculate_size(&events));
         prop_assert_eq!(buf.len(), prefix.len() + written);
         let payload = buf.freeze().slice(prefix.len()..);
 
-        let strict = EventFrame::decode_strict(payload.clone(), events.len()).unwrap();
+        let strict = FrameCodec::decode_strict(payload.clone(), events.len()).unwrap();
         prop_assert_eq!(strict.len(), events.len());
         prop_assert_eq!(strict.collect::<Vec<_>>(), events.clone());
-        prop_assert_eq!(EventFrame::read_events(payload.clone(), events.len()), events.clone());
-        let borrowed: Vec<&[u8]> = EventFrame::iter(&payload).collect::<Result<_, _>>().unwrap();
+        prop_assert_eq!(FrameCodec::read_events(payload.clone(), events.len()), events.clone());
+        let borrowed: Vec<&[u8]> = FrameCodec::iter(&payload).collect::<Result<_, _>>().unwrap();
         prop_assert!(borrowed.into_iter().eq(events.iter().map(|event| &event[..])));
 
         // Any other count is an error, never a silent success.
-        prop_assert!(EventFrame::validate_strict(&payload, events.len() + 1).is_err());
+        prop_assert!(FrameCodec::validate_strict(&payload, events.len() + 1).is_err());
         if let Some(fewer) = events.len().checked_sub(1) {
-            prop_assert!(EventFrame::validate_strict(&payload, fewer).is_err());
+            prop_assert!(FrameCodec::validate_strict(&payload, fewer).is_err());
         }
     }
 
@@ -153,7 +153,7 @@ proptest! {
             let batch = batch.unwrap();
             prop_assert!(!batch.is_empty());
             prop_assert!(batch.len() <= MAX_EVENTS_PER_PACKET);
-            prop_assert!(EventFrame::calculate_size(batch) <= MAX_PAYLOAD_SIZE);
+            prop_assert!(FrameCodec::calculate_size(batch) <= MAX_PAYLOAD_SIZE);
             rejoined.extend_from_slice(batch);
         }
         prop_assert_eq!(rejoined, events);
@@ -169,7 +169,7 @@ proptest! {
             let grown = &events[start - pair[0].len()..=start];
             prop_assert!(
                 grown.len() > MAX_EVENTS_PER_PACKET
-                    || EventFrame::calculate_size(grown) > MAX_PAYLOAD_SIZE
+                    || FrameCodec::calculate_size(grown) > MAX_PAYLOAD_SIZE
             );
         }
     }
@@ -213,12 +213,12 @@ proptest! {
         let _ = NackPayload::from_bytes(&data);
         let _ = NackPayload::parse(&data);
         let payload = Bytes::from(data);
-        let lenient = EventFrame::read_events(payload.clone(), count);
+        let lenient = FrameCodec::read_events(payload.clone(), count);
         prop_assert!(lenient.len() <= count);
         prop_assert!(lenient.capacity() <= payload.len() / 4);
-        let walked = EventFrame::iter(&payload).count();
+        let walked = FrameCodec::iter(&payload).count();
         prop_assert!(walked <= payload.len() / 4 + 1);
-        if let Ok(frames) = EventFrame::decode_strict(payload.clone(), count) {
+        if let Ok(frames) = FrameCodec::decode_strict(payload.clone(), count) {
             prop_assert_eq!(frames.len(), count);
             prop_assert_eq!(frames.count(), count);
         }
@@ -237,9 +237,9 @@ proptest! {
             data.extend(std::iter::repeat_n(0x5a, usize::try_from(len).unwrap().min(filler)));
         }
         let payload = Bytes::from(data);
-        let _ = EventFrame::validate_strict(&payload, count);
-        let _ = EventFrame::decode_strict(payload.clone(), count).map(Iterator::count);
-        let _ = EventFrame::read_events(payload.clone(), count);
-        let _ = EventFrame::iter(&payload).count();
+        let _ = FrameCodec::validate_strict(&payload, count);
+        let _ = FrameCodec::decode_strict(payload.clone(), count).map(Iterator::count);
+        let _ = FrameCodec::read_events(payload.clone(), count);
+        let _ = FrameCodec::iter(&payload).count();
     }
 }

@@ -6,7 +6,7 @@ use bytes::{Bytes, BytesMut};
 use netmesh_testkit::vectors::{bytes_hex, events_hex, reference, u64_hex, HeaderFields, Vectors};
 
 use netmesh_wire::{
-    EventFrame, NackPayload, NetHeader, PacketFlags, AAD_SIZE, EVENT_LEN_PREFIX, HEADER_SIZE,
+    FrameCodec, NackPayload, NetHeader, PacketFlags, AAD_SIZE, EVENT_LEN_PREFIX, HEADER_SIZE,
     MAGIC, MAX_EVENTS_PER_PACKET, MAX_PACKET_SIZE, MAX_PAYLOAD_SIZE, NACK_SIZE, NONCE_SIZE,
     PAYLOAD_LEN_OFFSET, TAG_SIZE, VERSION,
 };
@@ -54,7 +54,7 @@ fn to_header(fields: &HeaderFields) -> NetHeader {
 fn constants_match_the_reference() {
     let c = vectors().constants;
     assert_eq!(c.EVENT_LEN_PREFIX, EVENT_LEN_PREFIX);
-    assert_eq!(c.EVENT_LEN_PREFIX, EventFrame::LEN_SIZE);
+    assert_eq!(c.EVENT_LEN_PREFIX, FrameCodec::LEN_SIZE);
     assert_eq!(c.HEADER_SIZE, HEADER_SIZE);
     assert_eq!(c.MAGIC, MAGIC);
     assert_eq!(c.MAX_EVENTS_PER_PACKET, MAX_EVENTS_PER_PACKET);
@@ -124,23 +124,23 @@ fn event_frames_encode_and_decode_like_the_reference() {
         let events = events_hex(&vector.events);
         let bytes = bytes_hex(&vector.bytes);
         let mut buf = BytesMut::new();
-        let written = EventFrame::write_events(&events, &mut buf);
+        let written = FrameCodec::write_events(&events, &mut buf);
         assert_eq!(&buf[..], bytes, "event_frames[{i}] bytes");
         assert_eq!(written, bytes.len(), "event_frames[{i}] written");
         assert_eq!(
-            EventFrame::calculate_size(&events),
+            FrameCodec::calculate_size(&events),
             bytes.len(),
             "event_frames[{i}] size"
         );
 
         let payload = Bytes::from(bytes);
-        let strict: Vec<Bytes> = EventFrame::decode_strict(payload.clone(), events.len())
+        let strict: Vec<Bytes> = FrameCodec::decode_strict(payload.clone(), events.len())
             .expect("strict")
             .collect();
         assert_eq!(strict, events, "event_frames[{i}] decode_strict");
-        let lenient = EventFrame::read_events(payload.clone(), events.len());
+        let lenient = FrameCodec::read_events(payload.clone(), events.len());
         assert_eq!(lenient, events, "event_frames[{i}] read_events");
-        let borrowed: Vec<&[u8]> = EventFrame::iter(&payload)
+        let borrowed: Vec<&[u8]> = FrameCodec::iter(&payload)
             .collect::<Result<_, _>>()
             .expect("iter");
         assert!(borrowed
@@ -215,7 +215,7 @@ fn data_packet_headers_carry_the_builder_inputs() {
             events.len(),
             "data_packets[{i}] count"
         );
-        let payload_len = EventFrame::calculate_size(&events);
+        let payload_len = FrameCodec::calculate_size(&events);
         assert_eq!(
             usize::from(header.payload_len),
             payload_len,

@@ -36,7 +36,7 @@
 //! flags and frame codec, the cipher, counter, replay window, key and backends, and the
 //! protocol's sizes and caps. Lower-level pieces (frame iterators, the batch splitter's
 //! iterator, the nonce and AAD helpers, the lease size) are in their module only, e.g.
-//! `netmesh::wire::FrameIter`. Each size is defined once (`NONCE_SIZE` and `TAG_SIZE` in
+//! `netmesh::wire::BorrowedEvents`. Each size is defined once (`NONCE_SIZE` and `TAG_SIZE` in
 //! netmesh-wire, re-exported by netmesh-cipher), so every path to it names one item.
 //!
 //! # Example
@@ -100,13 +100,13 @@ pub use netmesh_wire as wire;
 // The root, item by item: what a crate adds reaches the root only when listed here.
 // Sending and receiving.
 pub use netmesh_pool::{
-    handshake_payload, shared_local_pool, BatchBuild, BuildError, OpenError, OpenedPacket,
+    handshake_payload, shared_local_pool, BatchPackets, BuildError, OpenError, OpenedPacket,
     PacketBuilder, PacketOpener, PacketPool, PooledBuilder, SharedLocalPool, ThreadLocalPool,
     ThreadLocalPooledBuilder,
 };
 // The packet format.
 pub use netmesh_wire::{
-    batches, EventFrame, NackPayload, NetHeader, PacketFlags, WireError, AAD_SIZE,
+    batches, FrameCodec, NackPayload, NetHeader, PacketFlags, WireError, AAD_SIZE,
     EVENT_LEN_PREFIX, HEADER_SIZE, MAGIC, MAX_EVENTS_PER_PACKET, MAX_EVENT_SIZE, MAX_PACKET_SIZE,
     MAX_PAYLOAD_SIZE, NACK_SIZE, NONCE_SIZE, TAG_SIZE, VERSION,
 };
@@ -129,9 +129,10 @@ pub use bytes::BytesMut;
 
 /// The everyday items, for a glob import: `use netmesh::prelude::*;`.
 ///
-/// Pools and their guards, the builder, the opener and what it opens (a [`Datagram`]: a
-/// [`Bytes`] or a [`BytesMut`]) and returns ([`OpenedPacket`], [`OpenedRef`]), the two
-/// error types, the header and flags. Lower-level items (the cipher, frame codecs,
+/// Pools and their guards, the builder, the opener and what it opens (a
+/// [`Datagram`](prelude::Datagram): a [`Bytes`] or a [`BytesMut`]) and returns
+/// ([`OpenedPacket`], [`OpenedRef`](prelude::OpenedRef)), the two error types, the header
+/// and flags. Lower-level items (the cipher, frame codecs,
 /// constants) stay at the crate root.
 ///
 /// # Examples
@@ -149,7 +150,7 @@ pub use bytes::BytesMut;
 pub mod prelude {
     pub use bytes::{Bytes, BytesMut};
     pub use netmesh_pool::{
-        shared_local_pool, BatchBuild, BuildError, Datagram, OpenError, OpenedPacket, OpenedRef,
+        shared_local_pool, BatchPackets, BuildError, Datagram, OpenError, OpenedPacket, OpenedRef,
         PacketBuilder, PacketOpener, PacketPool, PooledBuilder, SharedLocalPool, ThreadLocalPool,
         ThreadLocalPooledBuilder,
     };

@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use netmesh_pool::{BuildError, PacketBuilder};
 use netmesh_wire::{
-    EventFrame, PacketFlags, EVENT_LEN_PREFIX, HEADER_SIZE, MAX_EVENTS_PER_PACKET,
+    FrameCodec, PacketFlags, EVENT_LEN_PREFIX, HEADER_SIZE, MAX_EVENTS_PER_PACKET,
     MAX_PAYLOAD_SIZE, TAG_SIZE,
 };
 
@@ -43,7 +43,7 @@ fn check_fits(events: &[Bytes]) -> Result<usize, SendError> {
             max: MAX_EVENTS_PER_PACKET,
         }));
     }
-    let len = EventFrame::calculate_size(events);
+    let len = FrameCodec::calculate_size(events);
     if len > MAX_PAYLOAD_SIZE {
         return Err(SendError::Build(BuildError::PayloadTooLarge {
             len,
