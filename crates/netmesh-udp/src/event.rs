@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use netmesh_pool::OpenedPacket;
-use netmesh_wire::{EventFrame, EventFrames, NetHeader};
+use netmesh_wire::{FrameCodec, NetHeader, OwnedEvents};
 
 use crate::Peer;
 
@@ -104,7 +104,7 @@ impl Delivery {
     }
 
     /// Its events, each a zero-copy `Bytes` slice.
-    pub fn events(&self) -> EventFrames {
+    pub fn events(&self) -> OwnedEvents {
         self.packet.events()
     }
 
@@ -113,7 +113,7 @@ impl Delivery {
     pub fn event_slices(&self) -> impl Iterator<Item = &[u8]> + '_ {
         // The frames were validated when the packet was opened; `flatten` only drops
         // the error item a walk over unvalidated bytes could yield.
-        EventFrame::iter(self.packet.payload()).flatten()
+        FrameCodec::iter(self.packet.payload()).flatten()
     }
 
     /// The opened packet itself.
