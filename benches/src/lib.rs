@@ -1,12 +1,13 @@
 //! Shared helpers for the netmesh criterion benchmarks: the packet shapes every
-//! send/receive group measures, and the bare ring AEAD they are compared with.
+//! send/receive group measures, the bare ring AEAD they are compared with, and the
+//! batches of received datagrams the receive benches open.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use netmesh_pool::ThreadLocalPool;
-use netmesh_wire::PacketFlags;
+use bytes::{Bytes, BytesMut};
+use netmesh_pool::{PacketOpener, PacketPool, ThreadLocalPool};
+use netmesh_wire::{PacketFlags, HEADER_SIZE, TAG_SIZE};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
 
 /// The key every bench uses.
@@ -194,4 +195,162 @@ pub fn received(datagram: &[u8]) -> Bytes {
     let mut buffer = bytes::BytesMut::with_capacity(datagram.len());
     buffer.extend_from_slice(datagram);
     buffer.split().freeze()
+}
+
+/// Datagrams per batch in the receive benches: about what one `recvmmsg` call returns.
+pub const RECEIVE_BATCH: usize = 64;
+
+/// One batch of received datagrams of one shape, back to back in one contiguous buffer,
+/// opened three ways: by the bare ring AEAD, by a receive loop (`BytesMut::split_to`,
+/// then [`PacketOpener::open`]) and by [`PacketOpener::open_in_place`] on each slot.
+///
+/// Every call refills its buffer from a sealed master copy and opens with a fresh opener
+/// (the counters restart at 0), both before its clock starts; the clock stops before the
+/// opener is dropped. The bare AEAD's datagrams have the same lengths and layout, their
+/// payloads sealed with [`AAD`] and [`ring_nonce`]`(i)`, so each side streams the same
+/// memory and every tag verifies.
+#[derive(Debug)]
+pub struct ReceiveBatch {
+    sealed: Vec<u8>,
+    bare_sealed: Vec<u8>,
+    lens: Vec<usize>,
+    bare: LessSafeKey,
+    slots: Vec<u8>,
+    received: BytesMut,
+    split: Vec<BytesMut>,
+    unique: Vec<Bytes>,
+}
+
+impl ReceiveBatch {
+    /// [`RECEIVE_BATCH`] packets of `shape`, counters 0 to 63.
+    #[must_use]
+    pub fn new(shape: Shape) -> Self {
+        let pool = PacketPool::new(1, &KEY, SESSION);
+        let bare = bare_ring_key();
+        let events = shape.make();
+        let (mut sealed, mut bare_sealed, mut lens) = (Vec::new(), Vec::new(), Vec::new());
+        for counter in 0..RECEIVE_BATCH as u64 {
+            let packet = pool.get().build(1, counter, &events, PacketFlags::NONE);
+            sealed.extend_from_slice(&packet);
+            let mut mirror = packet.to_vec();
+            let end = mirror.len() - TAG_SIZE;
+            let tag = bare_ring_seal(&bare, counter, &mut mirror[HEADER_SIZE..end]);
+            mirror[end..].copy_from_slice(&tag);
+            bare_sealed.extend_from_slice(&mirror);
+            lens.push(packet.len());
+        }
+        let slots = Vec::with_capacity(sealed.len());
+        Self {
+            sealed,
+            bare_sealed,
+            lens,
+            bare,
+            slots,
+            received: BytesMut::new(),
+            split: Vec::with_capacity(RECEIVE_BATCH),
+            unique: Vec::with_capacity(RECEIVE_BATCH),
+        }
+    }
+
+    /// Time to open the batch with the bare ring AEAD, each datagram in its slot.
+    pub fn bare_open(&mut self) -> Duration {
+        self.slots.clear();
+        self.slots.extend_from_slice(&self.bare_sealed);
+        let start = Instant::now();
+        let mut rest = &mut self.slots[..];
+        for (counter, &len) in self.lens.iter().enumerate() {
+            let (slot, next) = rest.split_at_mut(len);
+            rest = next;
+            let plain = self
+                .bare
+                .open_in_place(
+                    ring_nonce(counter as u64),
+                    Aad::from(&AAD),
+                    &mut slot[HEADER_SIZE..],
+                )
+                .map(|p| p.len());
+            black_box(plain).ok();
+        }
+        start.elapsed()
+    }
+
+    /// Time for a receive loop to open the batch: each datagram cut from the one receive
+    /// buffer with `split_to` and opened as a `BytesMut`. The buffer is reclaimed and
+    /// refilled between batches, as a loop that reserves before each receive does.
+    pub fn receive_loop(&mut self) -> Duration {
+        let opener = PacketOpener::new(&KEY, SESSION);
+        self.refill_received();
+        let start = Instant::now();
+        for &len in &self.lens {
+            let datagram = self.received.split_to(len);
+            black_box(opener.open(datagram).map(|o| o.event_count())).ok();
+        }
+        let elapsed = start.elapsed();
+        drop(opener);
+        elapsed
+    }
+
+    /// Time to open the batch's datagrams, already cut from the one receive buffer with
+    /// `split_to` before the clock starts (the cut's reference-count increment is not
+    /// timed, the opened packets' drop is).
+    pub fn open_split(&mut self) -> Duration {
+        let opener = PacketOpener::new(&KEY, SESSION);
+        self.refill_received();
+        self.split.clear();
+        for &len in &self.lens {
+            self.split.push(self.received.split_to(len));
+        }
+        let start = Instant::now();
+        for datagram in self.split.drain(..) {
+            black_box(opener.open(datagram).map(|o| o.event_count())).ok();
+        }
+        let elapsed = start.elapsed();
+        drop(opener);
+        elapsed
+    }
+
+    /// Time to open the batch's datagrams, each a `Bytes` of its own `Vec` made before
+    /// the clock starts (the path of a caller that copies each datagram out).
+    pub fn open_unique(&mut self) -> Duration {
+        let opener = PacketOpener::new(&KEY, SESSION);
+        self.unique.clear();
+        let mut rest = &self.sealed[..];
+        for &len in &self.lens {
+            let (datagram, next) = rest.split_at(len);
+            rest = next;
+            self.unique.push(Bytes::copy_from_slice(datagram));
+        }
+        let start = Instant::now();
+        for datagram in self.unique.drain(..) {
+            black_box(opener.open(datagram).map(|o| o.event_count())).ok();
+        }
+        let elapsed = start.elapsed();
+        drop(opener);
+        elapsed
+    }
+
+    /// The receive buffer, reclaimed (every datagram cut from it has been dropped) and
+    /// filled with the batch again.
+    fn refill_received(&mut self) {
+        self.received.clear();
+        self.received.reserve(self.sealed.len());
+        self.received.extend_from_slice(&self.sealed);
+    }
+
+    /// Time to open the batch with `open_in_place`, each datagram in its slot.
+    pub fn in_place(&mut self) -> Duration {
+        let opener = PacketOpener::new(&KEY, SESSION);
+        self.slots.clear();
+        self.slots.extend_from_slice(&self.sealed);
+        let start = Instant::now();
+        let mut rest = &mut self.slots[..];
+        for &len in &self.lens {
+            let (slot, next) = rest.split_at_mut(len);
+            rest = next;
+            black_box(opener.open_in_place(slot).map(|o| o.event_count())).ok();
+        }
+        let elapsed = start.elapsed();
+        drop(opener);
+        elapsed
+    }
 }

@@ -2,7 +2,7 @@
 
 /// Everything that can go wrong while sealing, opening or admitting a packet.
 ///
-/// Replay outcomes (`Duplicate`, `TooOld`, `TooFarAhead`, `CounterReserved`) are distinct
+/// Replay outcomes (`Replayed`, `TooOld`, `TooFarAhead`, `CounterReserved`) are distinct
 /// so that a receiver can count them separately; an authentication failure is a unit
 /// variant that carries nothing derived from the secret or the data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -36,7 +36,7 @@ pub enum CipherError {
     },
     /// The counter has already been accepted by this window.
     #[error("counter {counter} was already accepted")]
-    Duplicate {
+    Replayed {
         /// The replayed counter.
         counter: u64,
     },
@@ -52,7 +52,10 @@ pub enum CipherError {
     },
     /// The counter is at least [`REPLAY_WINDOW_SIZE`](crate::REPLAY_WINDOW_SIZE) below the
     /// highest accepted one, so the window no longer knows whether it was seen.
-    #[error("counter {counter} is too old: the window ends 1024 below {highest}")]
+    #[error(
+        "counter {counter} is too old: the window ends {window} below {highest}",
+        window = crate::REPLAY_WINDOW_SIZE
+    )]
     TooOld {
         /// The refused counter.
         counter: u64,
@@ -75,7 +78,7 @@ mod tests {
             },
             CipherError::CounterExhausted,
             CipherError::CounterReserved { counter: u64::MAX },
-            CipherError::Duplicate { counter: 3 },
+            CipherError::Replayed { counter: 3 },
             CipherError::TooFarAhead {
                 counter: 5000,
                 highest: 1,

@@ -31,7 +31,7 @@ const _: () = assert!(WORDS as u64 * 64 == REPLAY_WINDOW_SIZE);
 /// let window = ReplayWindow::new();
 /// window.commit(5)?;
 /// window.commit(3)?;
-/// assert_eq!(window.commit(5), Err(CipherError::Duplicate { counter: 5 }));
+/// assert_eq!(window.commit(5), Err(CipherError::Replayed { counter: 5 }));
 /// assert_eq!(window.highest(), Some(5));
 /// assert_eq!(
 ///     window.check(2000),
@@ -88,7 +88,7 @@ impl ReplayWindow {
     /// - [`CipherError::TooFarAhead`] when `counter > highest + 1025` (or `counter > 1024`
     ///   before the first commit),
     /// - [`CipherError::TooOld`] when `counter + 1024 <= highest`,
-    /// - [`CipherError::Duplicate`] when `counter` has been accepted.
+    /// - [`CipherError::Replayed`] when `counter` has been accepted.
     pub fn check(&self, counter: u64) -> Result<(), CipherError> {
         let (word, mask) = slot(counter);
         for _ in 0..OPTIMISTIC_READS {
@@ -203,7 +203,7 @@ fn decide(highest: u64, seen: bool, counter: u64) -> Result<(), CipherError> {
     } else if highest - counter >= REPLAY_WINDOW_SIZE {
         Err(CipherError::TooOld { counter, highest })
     } else if seen {
-        Err(CipherError::Duplicate { counter })
+        Err(CipherError::Replayed { counter })
     } else {
         Ok(())
     }
@@ -249,7 +249,7 @@ mod tests {
         assert_eq!(window.highest(), None);
         assert_eq!(window.commit(0), Ok(()));
         assert_eq!(window.highest(), Some(0));
-        assert_eq!(window.commit(0), Err(CipherError::Duplicate { counter: 0 }));
+        assert_eq!(window.commit(0), Err(CipherError::Replayed { counter: 0 }));
     }
 
     #[test]
@@ -324,7 +324,7 @@ mod tests {
         assert_eq!(window.commit(5000 - W + 1), Ok(()));
         assert_eq!(
             window.commit(5000 - W + 1),
-            Err(CipherError::Duplicate {
+            Err(CipherError::Replayed {
                 counter: 5000 - W + 1
             })
         );
@@ -354,7 +354,7 @@ mod tests {
         window.commit(3013).unwrap();
         assert_eq!(
             window.check(1990),
-            Err(CipherError::Duplicate { counter: 1990 })
+            Err(CipherError::Replayed { counter: 1990 })
         );
         window.commit(3014).unwrap();
         assert_eq!(
@@ -378,7 +378,7 @@ mod tests {
         for counter in 0..W {
             assert_eq!(
                 window.check(counter),
-                Err(CipherError::Duplicate { counter })
+                Err(CipherError::Replayed { counter })
             );
         }
     }
@@ -395,7 +395,7 @@ mod tests {
         assert_eq!(window.check(2501), Ok(()));
         assert_eq!(
             window.check(2500),
-            Err(CipherError::Duplicate { counter: 2500 })
+            Err(CipherError::Replayed { counter: 2500 })
         );
     }
 
@@ -419,7 +419,7 @@ mod tests {
                 .collect();
             let wins = results.iter().filter(|r| r.is_ok()).count();
             assert_eq!(wins, 1, "counter {counter}: {results:?}");
-            assert!(results.contains(&Err(CipherError::Duplicate { counter })));
+            assert!(results.contains(&Err(CipherError::Replayed { counter })));
         }
     }
 
@@ -460,7 +460,7 @@ mod tests {
                 let result = window.check(counter);
                 if counter % 2 == 1 {
                     assert!(
-                        !matches!(result, Err(CipherError::Duplicate { .. })),
+                        !matches!(result, Err(CipherError::Replayed { .. })),
                         "never-committed {counter} looked seen"
                     );
                 } else {

@@ -31,7 +31,7 @@ impl Model {
             Some(highest) if counter.saturating_add(W) <= highest => {
                 Err(CipherError::TooOld { counter, highest })
             }
-            Some(_) if self.accepted.contains(&counter) => Err(CipherError::Duplicate { counter }),
+            Some(_) if self.accepted.contains(&counter) => Err(CipherError::Replayed { counter }),
             Some(_) => Ok(()),
         }
     }

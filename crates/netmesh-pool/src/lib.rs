@@ -9,8 +9,10 @@
 //! allocates nothing. Packets are byte-identical to net-mesh 0.23's.
 //!
 //! Receiving: a [`PacketOpener`] checks a datagram's header and length, authenticates and
-//! decrypts it (in place when it can), admits its counter to a replay window and splits
-//! the events, zero copy.
+//! decrypts it, admits its counter to a replay window and splits the events, zero copy.
+//! It opens a [`Bytes`](bytes::Bytes) or a [`BytesMut`](bytes::BytesMut) (a `BytesMut`
+//! cut from a receive buffer is decrypted where it lies, without allocating), or, with
+//! [`PacketOpener::open_in_place`], a slice of the caller's own buffer.
 //!
 //! # Examples
 //!
@@ -93,5 +95,5 @@ mod shared;
 pub use builder::{BatchBuild, PacketBuilder};
 pub use error::{BuildError, OpenError};
 pub use local::{shared_local_pool, SharedLocalPool, ThreadLocalPool, ThreadLocalPooledBuilder};
-pub use recv::{handshake_payload, OpenedPacket, PacketOpener};
+pub use recv::{handshake_payload, Datagram, EventSlices, OpenedPacket, OpenedRef, PacketOpener};
 pub use shared::{PacketPool, PooledBuilder};

@@ -237,7 +237,7 @@ fn window_edges_behave_as_specified() {
     reserved[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
     assert_eq!(
         opener.open(Bytes::from(reserved)),
-        Err(OpenError::ReservedCounter { counter: u64::MAX })
+        Err(OpenError::CounterReserved { counter: u64::MAX })
     );
     assert!(matches!(
         opener.open(packet_at(2000 + 1026, &[])),
@@ -423,4 +423,218 @@ fn fuzz_200k_datagrams_no_panic_no_forgery() {
             Err(OpenError::Replayed { .. })
         ));
     }
+}
+
+/// What an entry point made of a datagram: header and events, or the error.
+type Outcome = Result<(netmesh_wire::NetHeader, Vec<Vec<u8>>), OpenError>;
+
+/// `datagram` through each entry point, each with its own opener: `open_in_place` on a
+/// slot, `open` of an unshared `Bytes`, `open` of a `BytesMut`, `open` of a `Bytes`
+/// someone else also holds (copied first).
+fn through_each(openers: &[PacketOpener; 4], datagram: &[u8]) -> [Outcome; 4] {
+    let mut slot = datagram.to_vec();
+    let held = Bytes::copy_from_slice(datagram);
+    let keep = held.clone();
+    let outcomes = [
+        openers[0]
+            .open_in_place(&mut slot)
+            .map(|o| (*o.header(), o.events().map(<[u8]>::to_vec).collect())),
+        openers[1]
+            .open(Bytes::copy_from_slice(datagram))
+            .map(|o| (*o.header(), o.events().map(|e| e.to_vec()).collect())),
+        openers[2]
+            .open(bytes::BytesMut::from(datagram))
+            .map(|o| (*o.header(), o.events().map(|e| e.to_vec()).collect())),
+        openers[3]
+            .open(held)
+            .map(|o| (*o.header(), o.events().map(|e| e.to_vec()).collect())),
+    ];
+    assert_eq!(keep, datagram, "a shared datagram was written to");
+    outcomes
+}
+
+fn four_openers() -> [PacketOpener; 4] {
+    std::array::from_fn(|_| PacketOpener::new(&KEY, SESSION))
+}
+
+/// The same outcome from every entry point; returns it.
+fn agreed(openers: &[PacketOpener; 4], datagram: &[u8]) -> Outcome {
+    let [first, rest @ ..] = through_each(openers, datagram);
+    for (i, other) in rest.iter().enumerate() {
+        assert_eq!(
+            &first,
+            other,
+            "entry point {} disagrees with open_in_place",
+            i + 1
+        );
+    }
+    first
+}
+
+#[test]
+fn entry_points_agree_on_every_single_byte_change() {
+    let events = sample_events();
+    let packet = packet_at(5, &events);
+    let mut refused = std::collections::BTreeMap::<String, usize>::new();
+    for index in 0..packet.len() {
+        // hop_count changes open (and use up the counter): fresh openers for each.
+        let mut openers = four_openers();
+        for value in 0..=255u8 {
+            if value == packet[index] {
+                continue;
+            }
+            if index == 6 {
+                openers = four_openers();
+            }
+            let mut datagram = packet.to_vec();
+            datagram[index] = value;
+            match agreed(&openers, &datagram) {
+                Ok((header, opened)) => {
+                    assert_eq!(index, 6, "byte {index} = {value:#04x} was accepted");
+                    assert_eq!(header.hop_count, value);
+                    assert_eq!(opened, events);
+                }
+                Err(error) => {
+                    let name = format!("{error:?}");
+                    let name = name.split([' ', '(', '{']).next().unwrap_or_default();
+                    *refused.entry(name.to_owned()).or_default() += 1;
+                }
+            }
+        }
+        // Nothing refused moved any window: the original opens everywhere.
+        if index != 6 {
+            assert!(agreed(&openers, &packet).is_ok(), "after byte {index}");
+        }
+    }
+    // The changes reached every kind of check, not just the first.
+    for name in [
+        "MalformedHeader",
+        "WrongLength",
+        "WrongSession",
+        "WrongNoncePrefix",
+        "AuthFailed",
+        "TooFarAhead",
+        "Handshake",
+    ] {
+        assert!(
+            refused.contains_key(name),
+            "no change refused as {name}: {refused:?}"
+        );
+    }
+}
+
+#[test]
+fn entry_points_agree_on_truncations_and_garbage() {
+    let packet = packet_at(0, &sample_events());
+    let openers = four_openers();
+    for len in 0..packet.len() {
+        assert!(agreed(&openers, &packet[..len]).is_err());
+    }
+    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    for _ in 0..2_000 {
+        let mutated = mutate(&mut rng, &packet);
+        if !same_but_hop_count(&packet, &mutated) {
+            assert!(agreed(&openers, &mutated).is_err());
+        }
+    }
+}
+
+#[test]
+fn a_packet_opened_through_one_entry_point_is_a_replay_through_the_others() {
+    let opener = PacketOpener::new(&KEY, SESSION);
+    let events = sample_events();
+    for counter in 0..12u64 {
+        let packet = packet_at(counter, &events);
+        let mut slot = packet.to_vec();
+        let replay = Err(OpenError::Replayed { counter });
+        // Entry point `counter % 4` opens it first; then every entry point sees a replay.
+        let first = match counter % 4 {
+            0 => opener.open_in_place(&mut slot).map(|o| o.event_count()),
+            1 => opener
+                .open(Bytes::copy_from_slice(&packet))
+                .map(|o| o.event_count()),
+            2 => opener
+                .open(bytes::BytesMut::from(&packet[..]))
+                .map(|o| o.event_count()),
+            _ => opener.open(packet.clone()).map(|o| o.event_count()),
+        };
+        assert_eq!(first, Ok(2));
+        let mut again = packet.to_vec();
+        assert_eq!(opener.open_in_place(&mut again).map(|_| ()), replay);
+        assert_eq!(
+            again, packet,
+            "a replay is refused before the slot is touched"
+        );
+        assert_eq!(
+            opener.open(Bytes::copy_from_slice(&packet)).map(|_| ()),
+            replay
+        );
+        assert_eq!(
+            opener.open(bytes::BytesMut::from(&packet[..])).map(|_| ()),
+            replay
+        );
+        assert_eq!(opener.open(packet.clone()).map(|_| ()), replay);
+    }
+}
+
+#[test]
+fn a_bytes_mut_is_decrypted_where_it_lies_and_a_shared_bytes_is_left_alone() {
+    let packet = packet_at(0, &sample_events());
+    let mut received = bytes::BytesMut::with_capacity(4096);
+    received.extend_from_slice(&packet);
+    received.extend_from_slice(b"the next datagram");
+    let start = received.as_ptr() as usize;
+    let opener = PacketOpener::new(&KEY, SESSION);
+    let opened = opener.open(received.split_to(packet.len())).unwrap();
+    assert_eq!(opened.payload().as_ptr() as usize, start + 68 + 16);
+    assert_eq!(opened.events().collect::<Vec<_>>(), sample_events());
+    assert_eq!(&received[..], b"the next datagram");
+}
+
+#[test]
+fn open_in_place_leaves_no_plaintext_of_a_refused_packet() {
+    // Authenticated, then refused for its frames: the slot's payload is wiped.
+    use netmesh_cipher::PacketCipher;
+    use netmesh_wire::{NetHeader, NONCE_SIZE};
+    let cipher: PacketCipher = PacketCipher::new(&KEY, SESSION);
+    let mut payload = bytes::BytesMut::new();
+    netmesh_wire::EventFrame::write_events(&[Bytes::from_static(b"secret")], &mut payload);
+    let len = payload.len();
+    let header = NetHeader::new(
+        SESSION,
+        1,
+        1,
+        [0; NONCE_SIZE],
+        len as u16,
+        3,
+        PacketFlags::NONE,
+    );
+    let counter = cipher
+        .encrypt_in_place(&header.aad(), &mut payload)
+        .unwrap();
+    let mut datagram = header.to_bytes().to_vec();
+    datagram[12..16].copy_from_slice(&cipher.session_prefix());
+    datagram[16..24].copy_from_slice(&counter.to_le_bytes());
+    datagram.extend_from_slice(&payload);
+    let opener = PacketOpener::new(&KEY, SESSION);
+    let mut slot = datagram.clone();
+    assert!(matches!(
+        opener.open_in_place(&mut slot),
+        Err(OpenError::MalformedFrames(WireError::TooFewFrames {
+            declared: 3,
+            found: 1
+        }))
+    ));
+    assert_eq!(slot[..68], datagram[..68]);
+    assert!(
+        slot[68..68 + len].iter().all(|&b| b == 0),
+        "plaintext left behind"
+    );
+    // A failed tag: the payload holds zeroes (ring) or the ciphertext (RustCrypto).
+    let mut forged = datagram.clone();
+    forged[16..24].copy_from_slice(&(counter + 1).to_le_bytes());
+    let mut slot = forged.clone();
+    assert_eq!(opener.open_in_place(&mut slot), Err(OpenError::AuthFailed));
+    let body = &slot[68..68 + len];
+    assert!(body.iter().all(|&b| b == 0) || body == &forged[68..68 + len]);
 }

@@ -264,3 +264,64 @@ fn opener_refuses_handshakes() {
         );
     }
 }
+
+#[test]
+fn every_entry_point_opens_every_vector_alike() {
+    use bytes::BytesMut;
+    use netmesh_pool::OpenError;
+    let v = vectors();
+    let mut opened = 0;
+    for run in data_sessions(&v) {
+        let (k, session) = (key(&run[0].key), u64_hex(&run[0].session_id));
+        let [in_place, unique, exclusive, shared] =
+            std::array::from_fn(|_| PacketOpener::new(&k, session));
+        for p in run {
+            let packet = bytes(&p.packet);
+            let mut slot = packet.to_vec();
+            let a = in_place.open_in_place(&mut slot).expect("opens in place");
+            let events: Vec<&[u8]> = a.events().collect();
+            assert_eq!(events, p.events());
+            let b = unique
+                .open(bytes(&p.packet))
+                .expect("opens as unique Bytes");
+            let c = exclusive
+                .open(BytesMut::from(&packet[..]))
+                .expect("opens as BytesMut");
+            let d = shared.open(packet.clone()).expect("opens as shared Bytes");
+            for other in [&b, &c, &d] {
+                assert_eq!(other.header(), a.header());
+                assert_eq!(other.payload(), a.payload());
+                assert_eq!(other.events().collect::<Vec<_>>(), p.events());
+            }
+            opened += 1;
+        }
+    }
+    assert_eq!(opened, v.data_packets.len());
+    for h in &v.heartbeats {
+        let (k, session) = (key(&h.key), u64_hex(&h.session_id));
+        let opener = PacketOpener::new(&k, session);
+        let mut slot = bytes(&h.packet).to_vec();
+        let a = opener
+            .open_in_place(&mut slot)
+            .expect("heartbeat opens in place");
+        assert!(a.header().flags.is_heartbeat());
+        assert_eq!(a.events().count(), 0);
+        let b = PacketOpener::new(&k, session)
+            .open(BytesMut::from(&bytes(&h.packet)[..]))
+            .expect("heartbeat opens as BytesMut");
+        assert_eq!(b.header(), a.header());
+        assert!(b.payload().is_empty());
+    }
+    for h in &v.handshakes {
+        let opener = PacketOpener::new(&[0; 32], 0);
+        let mut slot = bytes(&h.packet).to_vec();
+        assert_eq!(
+            opener.open_in_place(&mut slot).unwrap_err(),
+            OpenError::Handshake
+        );
+        assert_eq!(
+            opener.open(BytesMut::from(&slot[..])).unwrap_err(),
+            OpenError::Handshake
+        );
+    }
+}

@@ -10,8 +10,10 @@
 //! are net-mesh's too.
 //!
 //! netmesh does no I/O: a packet is a [`Bytes`] you send as one datagram with any socket,
-//! and a datagram you receive is a [`Bytes`] you open. Key exchange is not part of it:
-//! both sides need the same 32-byte key and session id from your handshake.
+//! and a datagram you receive is a [`Bytes`] or [`BytesMut`] you open (or a slice of a
+//! receive buffer you open in place, [`PacketOpener::open_in_place`]). Key exchange is
+//! not part of it: both sides need the same 32-byte key and session id from your
+//! handshake.
 //!
 //! # Crates
 //!
@@ -100,11 +102,15 @@ pub use netmesh_wire::{NONCE_SIZE, TAG_SIZE};
 /// The buffer type of every packet and event, from the `bytes` crate (re-exported so
 /// that callers use the same version as netmesh).
 pub use bytes::Bytes;
+/// A receive buffer, from the `bytes` crate: a datagram cut from one with `split_to` is
+/// opened where it lies by [`PacketOpener::open`].
+pub use bytes::BytesMut;
 
 /// The everyday items, for a glob import: `use netmesh::prelude::*;`.
 ///
-/// Pools and their guards, the builder, the opener and its packet, the two error types,
-/// the header and flags, and [`Bytes`]. Lower-level items (the cipher, frame codecs,
+/// Pools and their guards, the builder, the opener and what it opens (a [`Datagram`]: a
+/// [`Bytes`] or a [`BytesMut`]) and returns ([`OpenedPacket`], [`OpenedRef`]), the two
+/// error types, the header and flags. Lower-level items (the cipher, frame codecs,
 /// constants) stay at the crate root.
 ///
 /// # Examples
@@ -120,10 +126,10 @@ pub use bytes::Bytes;
 /// # Ok::<(), OpenError>(())
 /// ```
 pub mod prelude {
-    pub use bytes::Bytes;
+    pub use bytes::{Bytes, BytesMut};
     pub use netmesh_pool::{
-        shared_local_pool, BatchBuild, BuildError, OpenError, OpenedPacket, PacketBuilder,
-        PacketOpener, PacketPool, PooledBuilder, SharedLocalPool, ThreadLocalPool,
+        shared_local_pool, BatchBuild, BuildError, Datagram, OpenError, OpenedPacket, OpenedRef,
+        PacketBuilder, PacketOpener, PacketPool, PooledBuilder, SharedLocalPool, ThreadLocalPool,
         ThreadLocalPooledBuilder,
     };
     pub use netmesh_wire::{NetHeader, PacketFlags};
