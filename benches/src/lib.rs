@@ -192,7 +192,7 @@ pub fn session_pair(now: Instant) -> (netmesh_session::Session, netmesh_session:
 /// Vec-backed `Bytes`, whose first slice would allocate its shared header).
 #[must_use]
 pub fn received(datagram: &[u8]) -> Bytes {
-    let mut buffer = bytes::BytesMut::with_capacity(datagram.len());
+    let mut buffer = BytesMut::with_capacity(datagram.len());
     buffer.extend_from_slice(datagram);
     buffer.split().freeze()
 }
