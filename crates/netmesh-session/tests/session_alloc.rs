@@ -171,7 +171,7 @@ impl Link {
     }
 
     /// A datagram from the server to the client (control traffic).
-    fn to_client(&mut self, datagram: &[u8]) {
+    fn deliver_to_client(&mut self, datagram: &[u8]) {
         match self.form {
             Form::Bytes => {
                 let datagram = received(datagram);
@@ -196,7 +196,7 @@ impl Link {
             }
         });
         while let Some(d) = counted(|| self.server.poll_transmit()) {
-            self.to_client(&d);
+            self.deliver_to_client(&d);
         }
         while let Some(d) = counted(|| self.client.poll_transmit()) {
             self.deliver(&d);
