@@ -192,6 +192,15 @@ impl Watermark {
 
     /// Gives up every counter below `to` (clearing their bits).
     fn skip_to(&mut self, to: u64) {
+        if to.saturating_sub(self.below) >= SPAN {
+            // Every recorded counter lies below `to`: in one step, not one per counter
+            // (a far counter would otherwise hold the receive path for its distance).
+            self.skipped += to - self.below - u64::from(self.above);
+            self.bits = [0; WORDS];
+            self.above = 0;
+            self.below = to;
+            return;
+        }
         while self.below < to {
             if self.is_set(self.below) {
                 self.set(self.below, false);
@@ -325,5 +334,20 @@ mod tests {
         assert_eq!(w.below(), 5000 - 1023);
         assert!(w.expire_gap(now + Duration::from_secs(1), Duration::from_millis(1)));
         assert_eq!(w.below(), 5001);
+        assert_eq!(w.skipped(), 5000);
+    }
+
+    #[test]
+    fn a_very_far_counter_is_skipped_to_in_one_step() {
+        let now = Instant::now();
+        let mut w = Watermark::new();
+        w.admit(0, now);
+        w.admit(2, now);
+        w.admit(1 << 62, now);
+        assert_eq!(w.below(), (1 << 62) - (SPAN - 1));
+        // Counters 1 and 3 up to the new watermark were given up; 2 had arrived.
+        assert_eq!(w.skipped(), (1 << 62) - (SPAN - 1) - 2);
+        let shared = SharedWatermark::new();
+        assert_eq!(shared.admit(1 << 62, now), (1 << 62) - (SPAN - 1));
     }
 }
