@@ -31,6 +31,8 @@ impl Incoming {
         self.as_slice().len()
     }
 
+    // Inlined: called, the opened packet and its result travel through memory.
+    #[inline(always)]
     pub(crate) fn open(self, opener: &PacketOpener) -> Result<OpenedPacket, OpenError> {
         match self {
             Self::Shared(b) => opener.open(b),
