@@ -14,15 +14,17 @@ use netmesh_wire::PacketFlags;
 
 const ROUNDS: usize = 101;
 
-/// `datagrams` copied into one receive buffer and split off, as a socket read leaves
-/// them (the buffer is dropped, so each datagram is unshared).
-fn received(datagrams: &[Bytes]) -> Vec<Bytes> {
+/// `datagrams` copied into one receive buffer and cut off with `split_to`, as a receive
+/// loop leaves them: `BytesMut`s, each the caller's alone, opened in place. (Frozen into
+/// `Bytes`, pieces of one buffer share one reference count, so they would be opened from
+/// copies.)
+fn received(datagrams: &[Bytes]) -> Vec<BytesMut> {
     let mut buffer = BytesMut::with_capacity(datagrams.iter().map(Bytes::len).sum());
     datagrams
         .iter()
         .map(|d| {
             buffer.extend_from_slice(d);
-            buffer.split().freeze()
+            buffer.split_to(d.len())
         })
         .collect()
 }
@@ -72,6 +74,8 @@ fn main() {
 
         // Receive: PacketOpener::open against Session::handle_datagram (its peer is
         // netmesh: credit watermark, stream accounting, CREDIT every quarter window).
+        // Everything the sender sent reaches the receiver, and the receiver's timers run
+        // between blocks at a clock that moves 25 ms a round, as a receive loop's would.
         let opener = PacketOpener::new(&KEY, SESSION);
         let source = ThreadLocalPool::new(8, &KEY, SESSION);
         let (sender, receiver) = session_pair(now);
@@ -79,10 +83,17 @@ fn main() {
             let _ = receiver.handle_datagram(d, now);
         }
         assert_eq!(receiver.peer_kind(), PeerKind::Netmesh);
-        sender.handle_timeout(now + Duration::from_secs(1));
+        let mut clock = now + Duration::from_secs(1);
+        sender.handle_timeout(clock);
+        while let Some(d) = sender.poll_transmit() {
+            let _ = receiver.handle_datagram(d, clock);
+        }
         let (mut bare, mut ratios) = (Vec::new(), Vec::new());
         let mut sequence = 0u64;
         for _ in 0..ROUNDS {
+            clock += Duration::from_millis(25);
+            receiver.handle_timeout(clock);
+            while receiver.poll_transmit().is_some() {}
             let plain: Vec<Bytes> = (0..BLOCK)
                 .map(|_| {
                     sequence += 1;
@@ -103,7 +114,7 @@ fn main() {
             });
             let session = time_block(|_| {
                 let d = sessioned.next().expect("one per call");
-                black_box(receiver.handle_datagram(d, now).is_ok());
+                black_box(receiver.handle_datagram(d, clock).is_ok());
             });
             while receiver.poll_transmit().is_some() {}
             bare.push(base / BLOCK as f64 * 1e9);

@@ -165,6 +165,38 @@ pub fn time_block(mut f: impl FnMut(u64)) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
+/// The key of the other direction in the session benches.
+pub const OTHER_KEY: [u8; 32] = [0x5a; 32];
+
+/// Two established sessions over [`KEY`] and [`OTHER_KEY`], each side's TX the other's
+/// RX (no handshake: the benches measure the packet paths).
+#[must_use]
+pub fn session_pair(now: Instant) -> (netmesh_session::Session, netmesh_session::Session) {
+    use netmesh_session::{Role, Session, SessionConfig, SessionKeys};
+    let a = Session::from_keys(
+        SessionConfig::default(),
+        SessionKeys::from_parts(SESSION, KEY, OTHER_KEY),
+        Role::Initiator,
+        now,
+    );
+    let b = Session::from_keys(
+        SessionConfig::default(),
+        SessionKeys::from_parts(SESSION, OTHER_KEY, KEY),
+        Role::Responder,
+        now,
+    );
+    (a, b)
+}
+
+/// A datagram as a socket read leaves it: unshared, reference-counted storage (not a
+/// Vec-backed `Bytes`, whose first slice would allocate its shared header).
+#[must_use]
+pub fn received(datagram: &[u8]) -> Bytes {
+    let mut buffer = BytesMut::with_capacity(datagram.len());
+    buffer.extend_from_slice(datagram);
+    buffer.split().freeze()
+}
+
 /// Datagrams per batch in the receive benches: about what one `recvmmsg` call returns.
 pub const RECEIVE_BATCH: usize = 64;
 
@@ -321,36 +353,4 @@ impl ReceiveBatch {
         drop(opener);
         elapsed
     }
-}
-
-/// The key of the other direction in the session benches.
-pub const OTHER_KEY: [u8; 32] = [0x5a; 32];
-
-/// Two established sessions over [`KEY`] and [`OTHER_KEY`], each side's TX the other's
-/// RX (no handshake: the benches measure the packet paths).
-#[must_use]
-pub fn session_pair(now: Instant) -> (netmesh_session::Session, netmesh_session::Session) {
-    use netmesh_session::{Role, Session, SessionConfig, SessionKeys};
-    let a = Session::from_keys(
-        SessionConfig::default(),
-        SessionKeys::from_parts(SESSION, KEY, OTHER_KEY),
-        Role::Initiator,
-        now,
-    );
-    let b = Session::from_keys(
-        SessionConfig::default(),
-        SessionKeys::from_parts(SESSION, OTHER_KEY, KEY),
-        Role::Responder,
-        now,
-    );
-    (a, b)
-}
-
-/// A datagram as a socket read leaves it: unshared, reference-counted storage (not a
-/// Vec-backed `Bytes`, whose first slice would allocate its shared header).
-#[must_use]
-pub fn received(datagram: &[u8]) -> Bytes {
-    let mut buffer = BytesMut::with_capacity(datagram.len());
-    buffer.extend_from_slice(datagram);
-    buffer.split().freeze()
 }

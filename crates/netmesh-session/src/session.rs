@@ -499,8 +499,15 @@ impl Inner {
         self.epoch + Duration::from_nanos(nanos)
     }
 
-    fn note_now(&self, now: Instant) {
-        self.now.fetch_max(self.nanos(now), Ordering::Relaxed);
+    /// Records `now` as the latest time seen; returns it in nanoseconds since `epoch`.
+    fn note_now(&self, now: Instant) -> u64 {
+        let nanos = self.nanos(now);
+        // A load first: the datagrams of one batch share `now`, and a read-modify-write
+        // per packet would cost a locked instruction each.
+        if self.now.load(Ordering::Relaxed) < nanos {
+            self.now.fetch_max(nanos, Ordering::Relaxed);
+        }
+        nanos
     }
 
     /// The latest time the owner passed in.

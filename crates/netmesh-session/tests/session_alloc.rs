@@ -1,7 +1,8 @@
 //! Heap allocations per packet of a session in steady state, counted by a global
 //! allocator (on this thread only): the fire-and-forget send and receive path allocates
-//! nothing, a reliable stream at most once per packet. Control traffic (CREDIT, ACK) and
-//! timers run inside the measured loop.
+//! nothing, a reliable stream at most once per packet, whether datagrams come as `Bytes`
+//! or as `BytesMut` cut off one receive buffer. Control traffic (CREDIT, ACK) and timers
+//! run inside the measured loop.
 
 // A global allocator is the only way to observe heap use; it needs unsafe.
 #![allow(unsafe_code)]
@@ -84,15 +85,40 @@ fn received(datagram: &[u8]) -> Bytes {
     buffer.split().freeze()
 }
 
+/// How datagrams reach the sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// An unshared `Bytes` per datagram, made outside the counted sections.
+    Bytes,
+    /// A `BytesMut` cut with `split_to` off the receiving side's one receive buffer, as
+    /// a receive loop does; the loop's own buffer handling is counted too.
+    SplitOff,
+}
+
+/// Room for many datagrams: the buffer is refilled in place once they are dropped.
+const RECEIVE_BUFFER: usize = 64 * 1024;
+
+/// `datagram` written into `buffer` after what is there and cut off (as a socket read
+/// into a receive buffer, then `split_to`). Once every datagram cut off earlier is
+/// dropped, `reserve` reuses the buffer's memory: no allocation in steady state.
+fn split_off(buffer: &mut BytesMut, datagram: &[u8]) -> BytesMut {
+    buffer.reserve(datagram.len());
+    buffer.extend_from_slice(datagram);
+    buffer.split_to(datagram.len())
+}
+
 struct Link {
     client: Session,
     server: Session,
     now: Instant,
     delivered: u64,
+    form: Form,
+    client_buffer: BytesMut,
+    server_buffer: BytesMut,
 }
 
 impl Link {
-    fn new() -> Self {
+    fn new(form: Form) -> Self {
         let key = StaticKeypair::generate().unwrap();
         let psk = Psk::new([4; 32]);
         let now = Instant::now();
@@ -118,17 +144,46 @@ impl Link {
             server,
             now,
             delivered: 0,
+            form,
+            client_buffer: BytesMut::with_capacity(RECEIVE_BUFFER),
+            server_buffer: BytesMut::with_capacity(RECEIVE_BUFFER),
         }
     }
 
-    fn deliver(&mut self, datagram: Bytes) {
-        let delivered = counted(|| match self.server.handle_datagram(datagram, self.now) {
+    fn deliver(&mut self, datagram: &[u8]) {
+        let count = |received: Result<Received<'_>, _>| match received {
             Ok(Received::Packet(p)) => p.events().count() as u64,
             Ok(Received::Delivered(d)) => d.map(|p| p.events().count() as u64).sum(),
             Ok(_) => 0,
             Err(e) => panic!("{e}"),
-        });
+        };
+        let delivered = match self.form {
+            Form::Bytes => {
+                let datagram = received(datagram);
+                counted(|| count(self.server.handle_datagram(datagram, self.now)))
+            }
+            Form::SplitOff => counted(|| {
+                let datagram = split_off(&mut self.server_buffer, datagram);
+                count(self.server.handle_datagram(datagram, self.now))
+            }),
+        };
         self.delivered += delivered;
+    }
+
+    /// A datagram from the server to the client (control traffic).
+    fn deliver_to_client(&mut self, datagram: &[u8]) {
+        match self.form {
+            Form::Bytes => {
+                let datagram = received(datagram);
+                counted(|| {
+                    let _ = self.client.handle_datagram(datagram, self.now);
+                });
+            }
+            Form::SplitOff => counted(|| {
+                let datagram = split_off(&mut self.client_buffer, datagram);
+                let _ = self.client.handle_datagram(datagram, self.now);
+            }),
+        }
     }
 
     /// Control both ways and timers.
@@ -141,28 +196,25 @@ impl Link {
             }
         });
         while let Some(d) = counted(|| self.server.poll_transmit()) {
-            let d = received(&d);
-            counted(|| {
-                let _ = self.client.handle_datagram(d, self.now);
-            });
+            self.deliver_to_client(&d);
         }
         while let Some(d) = counted(|| self.client.poll_transmit()) {
-            self.deliver(received(&d));
+            self.deliver(&d);
         }
     }
 
     fn send(&mut self, event: &[Bytes], flags: PacketFlags) {
         let sent = counted(|| self.client.send(1, event, flags).unwrap());
         if let Some(d) = sent.datagram {
-            self.deliver(received(&d));
+            self.deliver(&d);
         }
         self.now += Duration::from_micros(2);
         self.pump();
     }
 }
 
-fn per_packet(flags: PacketFlags) -> (u64, u64, u64) {
-    let mut link = Link::new();
+fn per_packet(flags: PacketFlags, form: Form) -> (u64, u64, u64) {
+    let mut link = Link::new(form);
     link.pump();
     assert_eq!(link.client.peer_kind(), PeerKind::Netmesh);
     let event = [Bytes::from(vec![7u8; 64])];
@@ -185,7 +237,7 @@ fn per_packet(flags: PacketFlags) -> (u64, u64, u64) {
 
 #[test]
 fn fire_and_forget_send_and_receive_allocate_nothing_in_steady_state() {
-    let (allocations, bytes, packets) = per_packet(PacketFlags::NONE);
+    let (allocations, bytes, packets) = per_packet(PacketFlags::NONE, Form::Bytes);
     assert_eq!(
         allocations, 0,
         "{allocations} allocations ({bytes} bytes) for {packets} packets"
@@ -194,10 +246,31 @@ fn fire_and_forget_send_and_receive_allocate_nothing_in_steady_state() {
 
 #[test]
 fn reliable_send_and_receive_allocate_at_most_once_per_packet() {
-    let (allocations, bytes, packets) = per_packet(PacketFlags::RELIABLE);
+    let (allocations, bytes, packets) = per_packet(PacketFlags::RELIABLE, Form::Bytes);
     assert!(
         allocations <= packets,
         "{allocations} allocations ({bytes} bytes) for {packets} packets"
     );
     eprintln!("reliable: {allocations} allocations for {packets} packets");
+}
+
+/// A `BytesMut` cut off a receive buffer is opened where it lies: no copy, so the whole
+/// receive loop (buffer refill and `split_to` included) allocates nothing.
+#[test]
+fn fire_and_forget_bytes_mut_split_off_one_receive_buffer_allocates_nothing() {
+    let (allocations, bytes, packets) = per_packet(PacketFlags::NONE, Form::SplitOff);
+    assert_eq!(
+        allocations, 0,
+        "{allocations} allocations ({bytes} bytes) for {packets} packets"
+    );
+}
+
+#[test]
+fn reliable_bytes_mut_split_off_one_receive_buffer_allocates_at_most_once_per_packet() {
+    let (allocations, bytes, packets) = per_packet(PacketFlags::RELIABLE, Form::SplitOff);
+    assert!(
+        allocations <= packets,
+        "{allocations} allocations ({bytes} bytes) for {packets} packets"
+    );
+    eprintln!("reliable, split off: {allocations} allocations for {packets} packets");
 }

@@ -31,13 +31,14 @@ impl Incoming {
         self.as_slice().len()
     }
 
+    // Inlined: called, the opened packet and its result travel through memory.
+    #[inline(always)]
     pub(crate) fn open(self, opener: &PacketOpener) -> Result<OpenedPacket, OpenError> {
         match self {
             Self::Shared(b) => opener.open(b),
-            // A split-off BytesMut shares its allocation with the receive buffer, so
-            // as a frozen `Bytes` it is decrypted from a copy; opening a BytesMut in
-            // place is the pool's (branch i11) and this is where it plugs in.
-            Self::Exclusive(b) => opener.open(b.freeze()),
+            // The caller's alone, even when split off a larger receive buffer: opened
+            // in place, no copy (freezing it first would make it shared).
+            Self::Exclusive(b) => opener.open(b),
         }
     }
 }

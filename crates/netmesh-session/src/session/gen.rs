@@ -3,12 +3,11 @@
 //! seals again under a key once a newer one is in use.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use netmesh_pool::{PacketOpener, ThreadLocalPool};
 
-use super::flow::Watermark;
-use super::streams::lock;
+use super::flow::SharedWatermark;
 use super::SessionConfig;
 use crate::SessionKeys;
 
@@ -97,7 +96,7 @@ impl TxGen {
 pub(crate) struct RxGen {
     pub(crate) session_id: u64,
     pub(crate) opener: PacketOpener,
-    pub(crate) watermark: Mutex<Watermark>,
+    pub(crate) watermark: SharedWatermark,
     /// The watermark last sent in a CREDIT.
     pub(crate) credit_sent: AtomicU64,
     /// When the last CREDIT went out (nanoseconds since the session's epoch).
@@ -111,7 +110,7 @@ impl RxGen {
         Arc::new(Self {
             session_id: keys.session_id(),
             opener: PacketOpener::new(keys.rx_key(), keys.session_id()),
-            watermark: Mutex::new(Watermark::new()),
+            watermark: SharedWatermark::new(),
             credit_sent: AtomicU64::new(0),
             credit_sent_at: AtomicU64::new(0),
             traffic: AtomicBool::new(false),
@@ -168,7 +167,7 @@ impl RxKeys {
     }
 
     pub(crate) fn gap_skips(&self) -> u64 {
-        let skipped = |g: &Arc<RxGen>| lock(&g.watermark).skipped();
+        let skipped = |g: &Arc<RxGen>| g.watermark.skipped();
         self.retired_gap_skips + skipped(&self.current) + self.previous.as_ref().map_or(0, skipped)
     }
 }

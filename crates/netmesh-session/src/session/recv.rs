@@ -40,8 +40,8 @@ impl Inner {
         datagram: Incoming,
         now: Instant,
     ) -> Result<Received<'_>, RecvError> {
-        self.note_now(now);
-        let result = self.receive(datagram, now);
+        let now_nanos = self.note_now(now);
+        let result = self.receive(datagram, now, now_nanos);
         if let Err(error) = &result {
             self.count_rejection(error);
         }
@@ -64,7 +64,12 @@ impl Inner {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn receive(&self, datagram: Incoming, now: Instant) -> Result<Received<'_>, RecvError> {
+    fn receive(
+        &self,
+        datagram: Incoming,
+        now: Instant,
+        now_nanos: u64,
+    ) -> Result<Received<'_>, RecvError> {
         let bytes = datagram.as_slice();
         let magic = MAGIC.to_le_bytes();
         let is_packet = bytes.get(..2) == Some(&magic[..]);
@@ -87,7 +92,7 @@ impl Inner {
         // An arc-swap guard here: the per-thread cache measured slower on this path.
         let keys = self.rx.load();
         let keys = keys.as_ref().ok_or(RecvError::NotEstablished)?;
-        self.open_and_dispatch(keys, datagram, now)
+        self.open_and_dispatch(keys, datagram, now, now_nanos)
     }
 
     #[inline]
@@ -96,6 +101,7 @@ impl Inner {
         keys: &RxKeys,
         datagram: Incoming,
         now: Instant,
+        now_nanos: u64,
     ) -> Result<Received<'_>, RecvError> {
         let session_id = le64(datagram.as_slice(), 24).unwrap_or(0);
         let (gen, which) = keys.select(session_id);
@@ -103,7 +109,6 @@ impl Inner {
 
         // Authenticated from here on. Loads before stores: no cache-line write per
         // packet once they hold.
-        let now_nanos = self.nanos(now);
         if self.last_heard.load(Ordering::Relaxed) < now_nanos {
             self.last_heard.store(now_nanos, Ordering::Relaxed);
         }
@@ -121,11 +126,7 @@ impl Inner {
 
     /// Records a counter for the credit watermark, sending CREDIT when it moved far.
     fn admit_counter(&self, gen: &RxGen, counter: u64, now: Instant) {
-        let below = {
-            let mut watermark = lock(&gen.watermark);
-            watermark.admit(counter, now);
-            watermark.below()
-        };
+        let below = gen.watermark.admit(counter, now);
         if !gen.traffic.load(Ordering::Relaxed) {
             gen.traffic.store(true, Ordering::Relaxed);
         }
@@ -140,7 +141,7 @@ impl Inner {
         if !self.peer_is_netmesh() {
             return;
         }
-        let below = lock(&gen.watermark).below();
+        let below = gen.watermark.below();
         gen.credit_sent.fetch_max(below, Ordering::Relaxed);
         gen.credit_sent_at
             .store(self.nanos(now).max(1), Ordering::Relaxed);
@@ -678,10 +679,7 @@ impl Inner {
                 retired_gap_skips: keys.retired_gap_skips,
             }
         } else {
-            let retired = keys
-                .previous
-                .as_ref()
-                .map_or(0, |g| lock(&g.watermark).skipped());
+            let retired = keys.previous.as_ref().map_or(0, |g| g.watermark.skipped());
             RxKeys {
                 current: gen,
                 previous: Some(Arc::clone(&keys.current)),

@@ -98,10 +98,7 @@ impl Inner {
     }
 
     fn credit_timers(&self, gen: &RxGen, now: Instant) {
-        let moved = {
-            let mut watermark = lock(&gen.watermark);
-            watermark.expire_gap(now, self.config.gap_timeout)
-        };
+        let moved = gen.watermark.expire_gap(now, self.config.gap_timeout);
         let sent_at = self.instant(gen.credit_sent_at.load(Ordering::Relaxed));
         let due = now.saturating_duration_since(sent_at) >= self.config.credit_interval;
         if moved || (due && gen.traffic.load(Ordering::Relaxed)) {
@@ -234,10 +231,7 @@ impl Inner {
         }
         if let Some(keys) = self.rx.load().as_ref() {
             let gen = &keys.current;
-            next = earliest(
-                next,
-                lock(&gen.watermark).gap_deadline(self.config.gap_timeout),
-            );
+            next = earliest(next, gen.watermark.gap_deadline(self.config.gap_timeout));
             if gen.traffic.load(Ordering::Relaxed) && self.peer_is_netmesh() {
                 let sent_at = self.instant(gen.credit_sent_at.load(Ordering::Relaxed));
                 next = earliest(next, Some(sent_at + self.config.credit_interval));
