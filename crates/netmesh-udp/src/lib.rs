@@ -2,16 +2,18 @@
 //! handshakes, and sends and receives events for many peers at once, on plain threads.
 //!
 //! - [`BatchSocket`] moves datagrams through the kernel in batches: UDP GSO for runs of
-//!   equal-size packets, recvmmsg and UDP GRO for receives (through `quinn-udp`, with
-//!   fallbacks where the kernel lacks them), large socket buffers (through `socket2`).
-//!   Receive buffers are one `BytesMut` per call, cut into datagrams with `split_to`.
+//!   equal-size packets, sendmmsg where GSO does not apply (no offload, or packets
+//!   longer than the path MTU lets a segment be), recvmmsg and UDP GRO for receives
+//!   (through `quinn-udp` and `rustix`, with fallbacks where the kernel lacks them),
+//!   large socket buffers (through `socket2`). Receive buffers are one `BytesMut` per
+//!   call, cut into datagrams with `split_to`.
 //! - [`Endpoint`] drives a `netmesh_session::Session` per peer: a receive thread per
 //!   socket (several with SO_REUSEPORT), a timer thread for heartbeats, handshake retry,
 //!   credit, NACK/ACK pacing and idle detection, and sends from any number of
 //!   application threads through [`Peer`] handles, which wait for flow-control credit.
 //! - Whatever a datagram holds, from anyone, is refused without panicking or blocking
 //!   other peers, and counted by kind ([`Rejected`]); handshake initiations are
-//!   rate-limited per source address.
+//!   rate-limited per source address and in all.
 //!
 //! # Examples
 //!

@@ -80,7 +80,8 @@ counters! {
     send_calls,
     /// Datagrams the kernel refused to send (errors other than a full buffer).
     send_errors,
-    /// Handshakes this endpoint answered (sessions created as responder).
+    /// Handshakes this endpoint answered (sessions created as responder, including
+    /// those proposed to replace a peer's session after a new msg1 from its address).
     handshakes_accepted,
     /// Handshakes this endpoint started.
     handshakes_initiated,
