@@ -184,12 +184,11 @@ fn endpoints_steady_state_allocations_per_datagram() {
     // The send path: nothing per datagram (a handful of pool refills at most).
     assert!(on_sender <= 8, "{on_sender} allocations on the send path");
     // The receive path: at most one buffer refill per receive call of many datagrams,
-    // never one per datagram. (About 2 per datagram while netmesh-session opens the
-    // endpoint's `BytesMut` through a frozen, shared `Bytes`, i.e. a copy: its
-    // `datagram.rs` has `Exclusive(b) => opener.open(b.freeze())`. With the pool's
-    // `open(BytesMut)` of branch i11 and `opener.open(b)` there, this counts 0.0003.)
+    // never one per datagram: each datagram is a `BytesMut` cut off the batch buffer and
+    // decrypted in place (measured: 4 allocations for 14 086 datagrams; a copy per
+    // datagram would be about 2 each).
     assert!(
-        elsewhere * 8 <= datagrams_in,
+        elsewhere * 100 <= datagrams_in,
         "{elsewhere} allocations for {datagrams_in} datagrams received"
     );
 }
