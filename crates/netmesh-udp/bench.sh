@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The endpoint beside its baselines, interleaved so that a shared machine's load hits all
 # alike: quinn 0.11 (tools/quic-bench, two processes), the bare-UDP ceiling (same
-# datagrams, no crypto), the old loopback example, and netmesh-udp's endpoint_bench (one
+# datagrams, no crypto), `netmesh bench`, and netmesh-udp's endpoint_bench (one
 # process, real handshake and sockets; events through the queue and through a handler).
 # For 64-byte and 1 KiB events. Prints events/s (wall clock, first to last event) and
 # events per CPU-second (user+sys of the whole run, both ends).
@@ -13,7 +13,7 @@ rounds=${1:-3}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 cargo build --release --quiet -p netmesh-udp --examples
-cargo build --release --quiet -p netmesh --example loopback
+cargo build --release --quiet --bin netmesh
 quic=${QUIC_BENCH:-}
 if [ -z "$quic" ] && [ -f tools/quic-bench/Cargo.toml ]; then
     cargo build --release --quiet --manifest-path tools/quic-bench/Cargo.toml
@@ -43,7 +43,7 @@ for round in $(seq "$rounds"); do
         if [ "$size" = 64 ]; then n=20000000; else n=2000000; fi
         [ -n "$quic" ] && measure "quinn $size B" $n "$quic" quic --size $size --events $n --json
         [ -n "$quic" ] && measure "bare UDP $size B" $n "$quic" udp --size $size --events $n --json
-        measure "loopback example $size B" $n $ex/loopback --events $n --event-size $size
+        measure "netmesh bench $size B" $n target/release/netmesh bench --events $n --size $size --json
         measure "endpoint queue $size B" $n $ex/endpoint_bench $n $size 1
         measure "endpoint handler $size B" $n $ex/endpoint_bench $n $size 1 --callback
         measure "endpoint reliable $size B" $n $ex/endpoint_bench $n $size 1 --callback --reliable
