@@ -49,8 +49,8 @@ fn racing_commits_of_one_counter_admit_it_once() {
             1,
             "{results:?}"
         );
-        assert!(results.contains(&Err(CipherError::Duplicate { counter: 7 })));
-        assert_eq!(window.check(7), Err(CipherError::Duplicate { counter: 7 }));
+        assert!(results.contains(&Err(CipherError::Replayed { counter: 7 })));
+        assert_eq!(window.check(7), Err(CipherError::Replayed { counter: 7 }));
     });
 }
 
@@ -67,18 +67,18 @@ fn checks_racing_commits_never_misjudge() {
         let checker = on(&window, |w| {
             let never = w.check(2);
             assert!(
-                !matches!(never, Err(CipherError::Duplicate { .. })),
+                !matches!(never, Err(CipherError::Replayed { .. })),
                 "uncommitted 2 looked seen: {never:?}"
             );
             if w.highest() == Some(3) {
                 // commit(1) returned before commit(3) published its highest.
-                assert_eq!(w.check(1), Err(CipherError::Duplicate { counter: 1 }));
+                assert_eq!(w.check(1), Err(CipherError::Replayed { counter: 1 }));
             }
         });
         writer.join().unwrap();
         checker.join().unwrap();
         assert_eq!(window.check(2), Ok(()));
-        assert_eq!(window.check(3), Err(CipherError::Duplicate { counter: 3 }));
+        assert_eq!(window.check(3), Err(CipherError::Replayed { counter: 3 }));
     });
 }
 
@@ -98,7 +98,7 @@ fn a_check_racing_a_jump_never_sees_an_old_counter_as_new() {
         assert!(
             matches!(
                 checked,
-                Err(CipherError::Duplicate { counter: 5 } | CipherError::TooOld { counter: 5, .. })
+                Err(CipherError::Replayed { counter: 5 } | CipherError::TooOld { counter: 5, .. })
             ),
             "{checked:?}"
         );
@@ -124,7 +124,7 @@ fn a_jump_a_commit_and_a_check() {
         );
         let checked = checker.join().unwrap();
         assert!(
-            !matches!(checked, Err(CipherError::Duplicate { .. })) || six.is_ok(),
+            !matches!(checked, Err(CipherError::Replayed { .. })) || six.is_ok(),
             "check(6) saw a commit that was refused: {checked:?}"
         );
         assert_eq!(window.highest(), Some(5 + 1025));
