@@ -11,27 +11,13 @@ use std::sync::Mutex;
 use netmesh_session::{
     Initiator, Prologue, Psk, Responder, SessionKeys, StaticKeypair, NOISE_PROTOCOL,
 };
-use netmesh_testkit::alloc::{freed_blocks_with_any_run, KeyScanningAllocator};
+use netmesh_testkit::alloc::{freed_blocks_with_any_run, key_pattern, KeyScanningAllocator};
 
-/// 32 pseudo-random bytes from a seed (xorshift32), made at compile time, so the secrets
-/// occur nowhere else in the process.
-const fn pattern(mut state: u32) -> [u8; 32] {
-    let mut key = [0; 32];
-    let mut i = 0;
-    while i < 32 {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        key[i] = state.to_le_bytes()[0];
-        i += 1;
-    }
-    key
-}
-
-const STATIC_SECRET: [u8; 32] = pattern(0x5eed_0001);
-const PSK: [u8; 32] = pattern(0x5eed_0002);
-const INITIATOR_EPHEMERAL: [u8; 32] = pattern(0x5eed_0003);
-const RESPONDER_EPHEMERAL: [u8; 32] = pattern(0x5eed_0004);
+/// Distinctive secrets that occur nowhere else in the process.
+const STATIC_SECRET: [u8; 32] = key_pattern(0x5eed_0001);
+const PSK: [u8; 32] = key_pattern(0x5eed_0002);
+const INITIATOR_EPHEMERAL: [u8; 32] = key_pattern(0x5eed_0003);
+const RESPONDER_EPHEMERAL: [u8; 32] = key_pattern(0x5eed_0004);
 
 /// What each needle is, for the failure message.
 const NAMES: [&str; 6] = [

@@ -210,6 +210,27 @@ unsafe impl GlobalAlloc for KeyScanningAllocator {
     }
 }
 
+/// 32 pseudo-random bytes from a seed (xorshift32), made at compile time: a key to scan
+/// for that occurs nowhere else in the process.
+///
+/// ```
+/// const KEY: [u8; 32] = netmesh_testkit::alloc::key_pattern(0x8f1e_c46b);
+/// assert_ne!(KEY, netmesh_testkit::alloc::key_pattern(0x710d_e2a3));
+/// ```
+#[must_use]
+pub const fn key_pattern(mut state: u32) -> [u8; 32] {
+    let mut key = [0; 32];
+    let mut i = 0;
+    while i < 32 {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        key[i] = state.to_le_bytes()[0];
+        i += 1;
+    }
+    key
+}
+
 /// What a scan found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scan {
