@@ -117,6 +117,23 @@ pub fn totals() -> (u64, u64) {
 /// caller keeps them out (for example one lock held by every test of the binary).
 /// Process-wide counts are made one at a time. This thread's own counts ([`count`],
 /// [`counting`]) may be taken inside `f`.
+///
+/// ```
+/// # #[global_allocator]
+/// # static GLOBAL: netmesh_testkit::alloc::CountingAllocator =
+/// #     netmesh_testkit::alloc::CountingAllocator;
+/// use netmesh_testkit::alloc::{count, count_all_threads};
+///
+/// let (everywhere, bytes, (here, _, ())) = count_all_threads(|| {
+///     count(|| {
+///         let worker = std::thread::spawn(|| drop(std::hint::black_box(vec![0u8; 4096])));
+///         worker.join().unwrap();
+///     })
+/// });
+/// // The worker's vector is counted process-wide, not on this thread.
+/// assert!(bytes >= 4096, "{bytes}");
+/// assert!(everywhere > here, "{everywhere} > {here}");
+/// ```
 pub fn count_all_threads<R>(f: impl FnOnce() -> R) -> (u64, u64, R) {
     let _serial = ALL_SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
     ALL_ALLOCATIONS.store(0, Ordering::SeqCst);
