@@ -6,26 +6,13 @@
 
 use bytes::Bytes;
 use netmesh_pool::{shared_local_pool, PacketBuilder, PacketOpener, PacketPool, ThreadLocalPool};
-use netmesh_testkit::alloc::{freed_blocks_with, KeyScanningAllocator, Scan};
+use netmesh_testkit::alloc::{freed_blocks_with, key_pattern, KeyScanningAllocator, Scan};
 use netmesh_wire::PacketFlags;
 
 /// Distinctive key bytes that occur nowhere else in the process.
-const KEY: [u8; 32] = pattern(0x8f1e_c46b);
-const NEW_KEY: [u8; 32] = pattern(0x710d_e2a3);
+const KEY: [u8; 32] = key_pattern(0x8f1e_c46b);
+const NEW_KEY: [u8; 32] = key_pattern(0x710d_e2a3);
 
-/// 32 pseudo-random bytes from a seed (xorshift32), made at compile time.
-const fn pattern(mut state: u32) -> [u8; 32] {
-    let mut key = [0; 32];
-    let mut i = 0;
-    while i < 32 {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        key[i] = state.to_le_bytes()[0];
-        i += 1;
-    }
-    key
-}
 #[global_allocator]
 static GLOBAL: KeyScanningAllocator = KeyScanningAllocator;
 

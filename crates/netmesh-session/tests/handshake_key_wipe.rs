@@ -4,37 +4,20 @@
 //! The same scan of snow 0.10's handshake (the implementation this crate replaced) finds
 //! its secrets, which shows the scan sees what it looks for.
 
-// A global allocator is the only way to observe heap use; it needs unsafe.
-#![allow(unsafe_code)]
 #![allow(clippy::unwrap_used)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use netmesh_session::{
     Initiator, Prologue, Psk, Responder, SessionKeys, StaticKeypair, NOISE_PROTOCOL,
 };
+use netmesh_testkit::alloc::{freed_blocks_with_any_run, key_pattern, KeyScanningAllocator};
 
-/// 32 pseudo-random bytes from a seed (xorshift32), made at compile time, so the secrets
-/// occur nowhere else in the process.
-const fn pattern(mut state: u32) -> [u8; 32] {
-    let mut key = [0; 32];
-    let mut i = 0;
-    while i < 32 {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        key[i] = state.to_le_bytes()[0];
-        i += 1;
-    }
-    key
-}
-
-const STATIC_SECRET: [u8; 32] = pattern(0x5eed_0001);
-const PSK: [u8; 32] = pattern(0x5eed_0002);
-const INITIATOR_EPHEMERAL: [u8; 32] = pattern(0x5eed_0003);
-const RESPONDER_EPHEMERAL: [u8; 32] = pattern(0x5eed_0004);
+/// Distinctive secrets that occur nowhere else in the process.
+const STATIC_SECRET: [u8; 32] = key_pattern(0x5eed_0001);
+const PSK: [u8; 32] = key_pattern(0x5eed_0002);
+const INITIATOR_EPHEMERAL: [u8; 32] = key_pattern(0x5eed_0003);
+const RESPONDER_EPHEMERAL: [u8; 32] = key_pattern(0x5eed_0004);
 
 /// What each needle is, for the failure message.
 const NAMES: [&str; 6] = [
@@ -46,84 +29,22 @@ const NAMES: [&str; 6] = [
     "initiator rx key",
 ];
 
-/// A copy of this many consecutive secret bytes counts as a hit.
-const WINDOW: usize = 16;
-
-static NEEDLES: Mutex<[[u8; 32]; 6]> = Mutex::new([
-    STATIC_SECRET,
-    PSK,
-    INITIATOR_EPHEMERAL,
-    RESPONDER_EPHEMERAL,
-    [0; 32],
-    [0; 32],
-]);
-static SCANNING: AtomicBool = AtomicBool::new(false);
-static HIT_BLOCKS: AtomicUsize = AtomicUsize::new(0);
-/// Bit i set: needle i was found.
-static HIT_NEEDLES: AtomicUsize = AtomicUsize::new(0);
-/// The tests run one at a time: they share the scanner.
+/// The tests run one at a time: their set-up, outside a scan, must not free blocks while
+/// another test scans.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// Which needles (as bits) have a 16-byte run, at any offset, in `block`.
-fn needles_in(block: &[u8]) -> usize {
-    let needles = NEEDLES.lock().unwrap_or_else(|e| e.into_inner());
-    let mut found = 0;
-    for (i, needle) in needles.iter().enumerate() {
-        if *needle == [0; 32] {
-            continue;
-        }
-        let hit = needle
-            .windows(WINDOW)
-            .any(|run| block.windows(WINDOW).any(|w| w == run));
-        if hit {
-            found |= 1 << i;
-        }
-    }
-    found
-}
-
-struct Scanning;
-
-// SAFETY: allocation is forwarded unchanged to the system allocator; dealloc only reads
-// the block it is about to free, which is still valid for `layout.size()` bytes.
-unsafe impl GlobalAlloc for Scanning {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if SCANNING.load(Ordering::Relaxed) && layout.size() >= WINDOW {
-            // SAFETY: `ptr` points to a live block of `layout.size()` bytes until the
-            // System.dealloc below.
-            let block = unsafe { std::slice::from_raw_parts(ptr, layout.size()) };
-            let found = needles_in(block);
-            if found != 0 {
-                HIT_BLOCKS.fetch_add(1, Ordering::Relaxed);
-                HIT_NEEDLES.fetch_or(found, Ordering::Relaxed);
-            }
-        }
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Scanning = Scanning;
+static GLOBAL: KeyScanningAllocator = KeyScanningAllocator;
 
-/// Freed blocks holding secret bytes while `f` runs, and the names of those found.
+/// Freed blocks holding any 16-byte run (at any offset) of the secrets named in [`NAMES`]
+/// while `f` runs, and the names of those found.
 fn scan(f: impl FnOnce()) -> (usize, Vec<&'static str>) {
-    HIT_BLOCKS.store(0, Ordering::SeqCst);
-    HIT_NEEDLES.store(0, Ordering::SeqCst);
-    SCANNING.store(true, Ordering::SeqCst);
-    f();
-    SCANNING.store(false, Ordering::SeqCst);
-    let found = HIT_NEEDLES.load(Ordering::SeqCst);
+    let scan = freed_blocks_with_any_run(&secrets(), f);
     let names = (0..NAMES.len())
-        .filter(|i| found & (1 << i) != 0)
+        .filter(|i| scan.found & (1 << i) != 0)
         .map(|i| NAMES[i])
         .collect();
-    (HIT_BLOCKS.load(Ordering::SeqCst), names)
+    (scan.hits, names)
 }
 
 const PROLOGUE: Prologue = Prologue::Mesh {
@@ -160,13 +81,19 @@ fn our_handshake() -> (Box<SessionKeys>, Box<SessionKeys>) {
     (client_keys, Box::new(server_keys))
 }
 
-/// Adds the session keys of the fixed handshake to the needles (learned outside a scan).
-fn learn_session_keys() {
+/// The secrets in the order of [`NAMES`]: the fixed ones and the session keys of the
+/// fixed handshake (learned outside a scan).
+fn secrets() -> [[u8; 32]; 6] {
     let (client, server) = our_handshake();
     assert_eq!(client.tx_key(), server.rx_key());
-    let mut needles = NEEDLES.lock().unwrap();
-    needles[4] = *client.tx_key();
-    needles[5] = *client.rx_key();
+    [
+        STATIC_SECRET,
+        PSK,
+        INITIATOR_EPHEMERAL,
+        RESPONDER_EPHEMERAL,
+        *client.tx_key(),
+        *client.rx_key(),
+    ]
 }
 
 #[test]
@@ -182,7 +109,6 @@ fn the_scanner_detects_a_leaked_secret() {
 #[test]
 fn a_full_handshake_leaves_no_secret_in_freed_memory() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    learn_session_keys();
     let (blocks, names) = scan(|| {
         let (client, server) = our_handshake();
         assert_eq!(client.session_id(), server.session_id());
@@ -291,7 +217,6 @@ fn handshake_sides_moved_by_a_growing_vector_leave_no_secret_behind() {
 #[test]
 fn session_keys_moved_by_a_growing_vector_leave_no_key_behind() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    learn_session_keys();
     let (client, server) = our_handshake();
     let (tx, rx) = (*client.tx_key(), *client.rx_key());
     let session_id = client.session_id();

@@ -4,74 +4,17 @@
 
 // Test data: counters, indices and sizes here are small by construction.
 #![allow(clippy::cast_possible_truncation)]
-// A global allocator is the only way to observe heap use; it needs unsafe.
-#![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use netmesh_session::reliable::{
     ReceiverConfig, ReliableReceiver, RetransmitBuffer, RetransmitConfig, StreamTracker,
 };
-
-struct Counting;
-
-thread_local! {
-    static ENABLED: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-    static BYTES: Cell<u64> = const { Cell::new(0) };
-}
-
-fn record(size: usize) {
-    let _ = ENABLED.try_with(|enabled| {
-        if enabled.get() {
-            ALLOCATIONS.with(|n| n.set(n.get() + 1));
-            BYTES.with(|n| n.set(n.get() + size as u64));
-        }
-    });
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; counting touches
-// only const-initialised thread-locals, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        record(layout.size());
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        record(layout.size());
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        record(new_size);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use netmesh_testkit::alloc::{count, CountingAllocator};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Runs `f` and returns (allocations, bytes allocated) it made on this thread.
-fn count<R>(f: impl FnOnce() -> R) -> (u64, u64, R) {
-    ALLOCATIONS.with(|n| n.set(0));
-    BYTES.with(|n| n.set(0));
-    ENABLED.with(|e| e.set(true));
-    let result = f();
-    ENABLED.with(|e| e.set(false));
-    (ALLOCATIONS.with(Cell::get), BYTES.with(Cell::get), result)
-}
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 /// Events as the caller of a reliable stream would hand them over: slices of a shared
 /// buffer (cloning them only increments a reference count).

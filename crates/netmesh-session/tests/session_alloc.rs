@@ -4,13 +4,9 @@
 //! or as `BytesMut` cut off one receive buffer. Control traffic (CREDIT, ACK) and timers
 //! run inside the measured loop.
 
-// A global allocator is the only way to observe heap use; it needs unsafe.
-#![allow(unsafe_code)]
 // Test harness: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,62 +14,11 @@ use bytes::{Bytes, BytesMut};
 use netmesh_session::{
     PeerKind, Prologue, Psk, Received, Responder, Session, SessionConfig, StaticKeypair,
 };
+use netmesh_testkit::alloc::{counting, reset, totals, CountingAllocator};
 use netmesh_wire::PacketFlags;
 
-struct Counting;
-
-thread_local! {
-    static ENABLED: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-    static BYTES: Cell<u64> = const { Cell::new(0) };
-}
-
-fn record(size: usize) {
-    let _ = ENABLED.try_with(|enabled| {
-        if enabled.get() {
-            ALLOCATIONS.with(|n| n.set(n.get() + 1));
-            BYTES.with(|n| n.set(n.get() + size as u64));
-        }
-    });
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; counting touches
-// only const-initialised thread-locals, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        record(layout.size());
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        record(layout.size());
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        record(new_size);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Runs `f` with counting on (the counts add up over calls).
-fn counted<R>(f: impl FnOnce() -> R) -> R {
-    ENABLED.with(|e| e.set(true));
-    let result = f();
-    ENABLED.with(|e| e.set(false));
-    result
-}
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 /// A datagram as a receive buffer that nobody else holds (what a socket read gives the
 /// endpoint). Made outside the counted sections: the copy stands for the kernel's.
@@ -160,9 +105,9 @@ impl Link {
         let delivered = match self.form {
             Form::Bytes => {
                 let datagram = received(datagram);
-                counted(|| count(self.server.handle_datagram(datagram, self.now)))
+                counting(|| count(self.server.handle_datagram(datagram, self.now)))
             }
-            Form::SplitOff => counted(|| {
+            Form::SplitOff => counting(|| {
                 let datagram = split_off(&mut self.server_buffer, datagram);
                 count(self.server.handle_datagram(datagram, self.now))
             }),
@@ -175,11 +120,11 @@ impl Link {
         match self.form {
             Form::Bytes => {
                 let datagram = received(datagram);
-                counted(|| {
+                counting(|| {
                     let _ = self.client.handle_datagram(datagram, self.now);
                 });
             }
-            Form::SplitOff => counted(|| {
+            Form::SplitOff => counting(|| {
                 let datagram = split_off(&mut self.client_buffer, datagram);
                 let _ = self.client.handle_datagram(datagram, self.now);
             }),
@@ -188,23 +133,23 @@ impl Link {
 
     /// Control both ways and timers.
     fn pump(&mut self) {
-        counted(|| {
+        counting(|| {
             for s in [&self.client, &self.server] {
                 if s.poll_timeout().is_some_and(|t| t <= self.now) {
                     s.handle_timeout(self.now);
                 }
             }
         });
-        while let Some(d) = counted(|| self.server.poll_transmit()) {
+        while let Some(d) = counting(|| self.server.poll_transmit()) {
             self.deliver_to_client(&d);
         }
-        while let Some(d) = counted(|| self.client.poll_transmit()) {
+        while let Some(d) = counting(|| self.client.poll_transmit()) {
             self.deliver(&d);
         }
     }
 
     fn send(&mut self, event: &[Bytes], flags: PacketFlags) {
-        let sent = counted(|| self.client.send(1, event, flags).unwrap());
+        let sent = counting(|| self.client.send(1, event, flags).unwrap());
         if let Some(d) = sent.datagram {
             self.deliver(&d);
         }
@@ -223,12 +168,11 @@ fn per_packet(flags: PacketFlags, form: Form) -> (u64, u64, u64) {
     }
     let packets = 20_000;
     let before = link.delivered;
-    ALLOCATIONS.with(|n| n.set(0));
-    BYTES.with(|n| n.set(0));
+    reset();
     for _ in 0..packets {
         link.send(&event, flags);
     }
-    let (allocations, bytes) = (ALLOCATIONS.with(Cell::get), BYTES.with(Cell::get));
+    let (allocations, bytes) = totals();
     assert_eq!(link.delivered - before, packets, "every packet delivered");
     let stats = link.server.stats();
     assert!(stats.control_sent > 0, "control traffic ran in the loop");

@@ -1,7 +1,8 @@
 //! Test support for netmesh (not published): what the crates' tests, the differential
 //! and the benches used to define each for themselves.
 //!
-//! - [`alloc::CountingAllocator`]: counts the heap allocations of one thread while asked.
+//! - [`alloc::CountingAllocator`]: counts the heap allocations of one thread while asked
+//!   (per call or in running totals), or of every thread.
 //! - [`alloc::KeyScanningAllocator`]: scans every freed block for key bytes.
 //! - [`Rng`]: one seeded generator, so that a failing run replays exactly.
 //! - [`vectors`]: the one schema of `vectors/reference-packets.json`, and the hex helpers.

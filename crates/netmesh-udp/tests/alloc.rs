@@ -8,8 +8,6 @@
 //! counting starts; the handler only counts them. The tests run one at a time, so that
 //! one's set-up is not counted in another's process-wide figure.
 
-// A global allocator is the only way to observe heap use; it needs unsafe.
-#![allow(unsafe_code)]
 // Helpers of the tests unwrap: a failure is a failed test with a clear location.
 #![allow(
     clippy::unwrap_used,
@@ -17,39 +15,17 @@
     clippy::cast_precision_loss
 )]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use netmesh_session::{Prologue, Psk, Responder, StaticKeypair};
+use netmesh_testkit::alloc::{count, count_all_threads, CountingAllocator};
 use netmesh_udp::{
     Accept, BatchSocket, Endpoint, EndpointConfig, Event, EventHandler, RecvBatch, SocketOptions,
 };
-
-struct Counting;
-
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALL: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static MINE_ON: Cell<bool> = const { Cell::new(false) };
-    static MINE: Cell<u64> = const { Cell::new(0) };
-}
-
-fn record() {
-    if COUNTING.load(Ordering::Relaxed) {
-        ALL.fetch_add(1, Ordering::Relaxed);
-    }
-    let _ = MINE_ON.try_with(|on| {
-        if on.get() {
-            MINE.with(|n| n.set(n.get() + 1));
-        }
-    });
-}
 
 /// One test at a time: the process-wide count must see one test's work only.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -58,44 +34,8 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Runs `f` counting the allocations of this thread.
-fn counted<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    MINE.with(|n| n.set(0));
-    MINE_ON.with(|on| on.set(true));
-    let result = f();
-    MINE_ON.with(|on| on.set(false));
-    (result, MINE.with(Cell::get))
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; counting touches
-// an atomic and a const-initialised thread-local, which never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        record();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        record();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        record();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 const RUN: usize = 4096;
 const SIZE: usize = 64;
@@ -158,16 +98,15 @@ fn endpoints_steady_state_allocations_per_datagram() {
     let before_in = server.stats().traffic.datagrams_in;
     let before_out = client.stats().traffic.datagrams_out;
 
-    ALL.store(0, Ordering::Relaxed);
-    COUNTING.store(true, Ordering::SeqCst);
-    let ((), on_sender) = counted(|| {
-        for run in &measured {
-            peer.send(0, run, false).unwrap();
-        }
+    let (everywhere, _, on_sender) = count_all_threads(|| {
+        let (on_sender, _, ()) = count(|| {
+            for run in &measured {
+                peer.send(0, run, false).unwrap();
+            }
+        });
+        wait_for(&received, ((warm_up.len() + measured.len()) * RUN) as u64);
+        on_sender
     });
-    wait_for(&received, ((warm_up.len() + measured.len()) * RUN) as u64);
-    COUNTING.store(false, Ordering::SeqCst);
-    let everywhere = ALL.load(Ordering::Relaxed);
 
     let datagrams_in = server.stats().traffic.datagrams_in - before_in;
     let datagrams_out = client.stats().traffic.datagrams_out - before_out;
@@ -231,8 +170,8 @@ fn steady_state(options: SocketOptions, size: usize, run: usize) -> (usize, u64,
     // Warm-up: the receive buffer, the GSO scratch and the kernel's state.
     exchange(&a, &b, &mut batch, &packets, &mut scratch, 20);
     let buffers_before = batch.buffers_allocated();
-    let (received, allocations) =
-        counted(|| exchange(&a, &b, &mut batch, &packets, &mut scratch, 500));
+    let (allocations, _, received) =
+        count(|| exchange(&a, &b, &mut batch, &packets, &mut scratch, 500));
     (
         received,
         allocations,
