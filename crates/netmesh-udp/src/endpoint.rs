@@ -20,7 +20,7 @@ use crate::peer::{Peer, PeerInner, Phase};
 use crate::queue::EventQueue;
 use crate::ratelimit::RateLimiter;
 use crate::socket::SendQueue;
-use crate::stats::{add, add_session_stats, bump, RejectedCounters, TrafficCounters};
+use crate::stats::{add, bump, RejectedCounters, TrafficCounters};
 use crate::{
     BatchSocket, BindError, ConnectError, Delivery, EndpointStats, Event, PeerId, RecvBatch,
     SocketInfo, SocketOptions,
@@ -404,7 +404,7 @@ impl Endpoint {
         let mut sessions = *lock(&shared.departed);
         let peers = read(&shared.peers);
         for peer in peers.values() {
-            add_session_stats(&mut sessions, &peer.session.stats());
+            sessions += &peer.session.stats();
         }
         EndpointStats {
             traffic: shared.traffic.snapshot(),
@@ -599,7 +599,7 @@ impl Shared {
             }
         };
         if removed {
-            add_session_stats(&mut lock(&self.departed), &peer.session.stats());
+            *lock(&self.departed) += &peer.session.stats();
         }
         peer.set_phase(Phase::Closed);
         peer.session.close();
@@ -764,7 +764,7 @@ impl Shared {
             }
         }
         lock(&peer.candidate).take();
-        add_session_stats(&mut lock(&self.departed), &peer.session.stats());
+        *lock(&self.departed) += &peer.session.stats();
         peer.set_phase(Phase::Closed);
         peer.session.close();
         self.emit(Event::Closed {

@@ -128,47 +128,6 @@ impl EndpointStats {
     }
 }
 
-/// Adds every counter of `b` to `a`.
-pub(crate) fn add_session_stats(a: &mut SessionStats, b: &SessionStats) {
-    macro_rules! add {
-        ($($field:ident),* $(,)?) => { $( a.$field += b.$field; )* };
-    }
-    add!(
-        packets_sent,
-        events_sent,
-        bytes_sent,
-        retransmits,
-        control_sent,
-        heartbeats_sent,
-        handshake_resent,
-        packets_received,
-        events_received,
-        bytes_received,
-        events_delivered,
-        heartbeats_received,
-        control_received,
-        rejected_not_netmesh,
-        rejected_malformed,
-        rejected_wrong_session,
-        rejected_auth,
-        rejected_replay,
-        rejected_handshake,
-        rejected_state,
-        ignored,
-        duplicates,
-        out_of_order,
-        reorder_overflow,
-        lost_packets,
-        lost_reliable,
-        blocked,
-        deferred,
-        stale_dropped,
-        gap_skips,
-        grant_stalls,
-        rekeys,
-    );
-}
-
 pub(crate) fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }

@@ -18,6 +18,14 @@ macro_rules! stats {
             $( pub(crate) $field: AtomicU64, )*
         }
 
+        /// Adds every counter of `other`: totals over several sessions (an endpoint's
+        /// peers, past and present).
+        impl std::ops::AddAssign<&SessionStats> for SessionStats {
+            fn add_assign(&mut self, other: &SessionStats) {
+                $( self.$field += other.$field; )*
+            }
+        }
+
         impl Counters {
             pub(crate) fn snapshot(&self) -> SessionStats {
                 SessionStats {
@@ -96,4 +104,27 @@ stats! {
     grant_stalls,
     /// Re-keys completed.
     rekeys,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SessionStats;
+
+    #[test]
+    fn adding_stats_sums_every_field() {
+        let one = SessionStats {
+            packets_sent: 2,
+            rejected_auth: 5,
+            rekeys: 3,
+            ..SessionStats::default()
+        };
+        let mut total = SessionStats::default();
+        total += &one;
+        total += &one;
+        assert_eq!(
+            (total.packets_sent, total.rejected_auth, total.rekeys),
+            (4, 10, 6)
+        );
+        assert_eq!(total.events_sent, 0);
+    }
 }
