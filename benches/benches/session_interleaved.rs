@@ -7,7 +7,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use netmesh_benches::{median, session_pair, time_block, Shape, BLOCK, KEY, SESSION};
+use netmesh_benches::{
+    median, session_pair, time_block, Shape, BLOCK, KEY, RECEIVE_BATCH, SESSION,
+};
 use netmesh_pool::{PacketOpener, ThreadLocalPool};
 use netmesh_session::PeerKind;
 use netmesh_wire::PacketFlags;
@@ -88,7 +90,7 @@ fn main() {
         while let Some(d) = sender.poll_transmit() {
             let _ = receiver.handle_datagram(d, clock);
         }
-        let (mut bare, mut ratios) = (Vec::new(), Vec::new());
+        let (mut bare, mut ratios, mut batch_ratios) = (Vec::new(), Vec::new(), Vec::new());
         let mut sequence = 0u64;
         for _ in 0..ROUNDS {
             clock += Duration::from_millis(25);
@@ -108,6 +110,13 @@ fn main() {
                 })
                 .collect();
             let mut sessioned = received(&sessioned).into_iter();
+            let batched: Vec<Bytes> = (0..BLOCK)
+                .map(|_| {
+                    let sent = sender.send(1, &events, PacketFlags::NONE).expect("sends");
+                    sent.datagram.expect("no credit limit")
+                })
+                .collect();
+            let batched = received(&batched);
             let base = time_block(|_| {
                 let d = plain.next().expect("one per call");
                 black_box(opener.open(d).map(|p| p.event_count())).ok();
@@ -116,15 +125,27 @@ fn main() {
                 let d = sessioned.next().expect("one per call");
                 black_box(receiver.handle_datagram(d, clock).is_ok());
             });
+            // An endpoint's receive loop: batches of one recvmmsg's worth.
+            let start = Instant::now();
+            let mut datagrams = batched.into_iter();
+            for _ in 0..BLOCK.div_ceil(RECEIVE_BATCH as u64) {
+                let mut batch = receiver.receive_batch(clock);
+                for d in datagrams.by_ref().take(RECEIVE_BATCH) {
+                    black_box(batch.handle(d).is_ok());
+                }
+            }
+            let in_batches = start.elapsed().as_secs_f64();
             while receiver.poll_transmit().is_some() {}
             bare.push(base / BLOCK as f64 * 1e9);
             ratios.push(session / base);
+            batch_ratios.push(in_batches / base);
         }
         println!(
-            "  receive {:>8}: bare {:7.0} ns, session/bare {:.3}",
+            "  receive {:>8}: bare {:7.0} ns, session/bare {:.3} (handle_datagram), {:.3} (receive_batch of {RECEIVE_BATCH})",
             shape.label(),
             median(bare),
-            median(ratios)
+            median(ratios),
+            median(batch_ratios)
         );
     }
 }

@@ -62,8 +62,8 @@ pub use keys::{
     KeyError, Prologue, Psk, PublicKey, SessionKeys, StaticKeypair, KEY_LEN, MESH_PROLOGUE_LABEL,
 };
 pub use session::{
-    Blocked, Delivery, Event, IncomingDatagram, PeerKind, Received, RecvError, Role, SendError,
-    Sent, Session, SessionConfig, SessionState, SessionStats, ACK_SUBPROTOCOL, CONTROL_STREAM,
-    CREDIT_SUBPROTOCOL, GRANT_SUBPROTOCOL, MAX_CREDIT_WINDOW, NETMESH_HELLO_SUBPROTOCOL,
-    SKIP_SUBPROTOCOL,
+    Blocked, Delivery, Event, IncomingDatagram, PeerKind, ReceiveBatch, Received, RecvError, Role,
+    SendError, Sent, Session, SessionConfig, SessionState, SessionStats, ACK_SUBPROTOCOL,
+    CONTROL_STREAM, CREDIT_SUBPROTOCOL, GRANT_SUBPROTOCOL, MAX_CREDIT_WINDOW,
+    NETMESH_HELLO_SUBPROTOCOL, SKIP_SUBPROTOCOL,
 };

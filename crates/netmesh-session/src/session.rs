@@ -1,5 +1,6 @@
 //! A session: both directions of one peer link, sans-IO.
 
+mod batch;
 mod cache;
 mod config;
 mod control;
@@ -28,6 +29,7 @@ use self::gen::{RxGen, RxKeys, TxGen};
 use self::stats::Counters;
 use self::streams::{lock, RxStream, StreamTable, TxStream};
 
+pub use batch::ReceiveBatch;
 pub use config::{SessionConfig, MAX_CREDIT_WINDOW};
 pub use datagram::IncomingDatagram;
 pub use error::{Blocked, RecvError, SendError};
@@ -432,8 +434,16 @@ impl Session {
         datagram: impl IncomingDatagram,
         now: Instant,
     ) -> Result<Received<'_>, RecvError> {
-        self.inner
-            .handle_datagram(datagram::Sealed::into_incoming(datagram), now)
+        ReceiveBatch::new(&self.inner, now).handle(datagram)
+    }
+
+    /// Starts a batch of datagrams received together (one `recvmmsg` or GRO read): each
+    /// is handled as [`handle_datagram`](Self::handle_datagram) would, with the
+    /// bookkeeping that is per session rather than per packet done once for the batch.
+    /// See [`ReceiveBatch`].
+    #[must_use]
+    pub fn receive_batch(&self, now: Instant) -> ReceiveBatch<'_> {
+        ReceiveBatch::new(&self.inner, now)
     }
 
     /// Packets of a reliable stream that became deliverable without a datagram of that

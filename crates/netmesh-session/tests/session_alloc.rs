@@ -218,3 +218,53 @@ fn reliable_bytes_mut_split_off_one_receive_buffer_allocates_at_most_once_per_pa
     );
     eprintln!("reliable, split off: {allocations} allocations for {packets} packets");
 }
+
+/// Receive batches of 64 `BytesMut`s cut off one receive buffer (an endpoint's
+/// `recvmmsg`): nothing allocated per packet or per batch, CREDIT included.
+#[test]
+fn fire_and_forget_receive_batches_allocate_nothing() {
+    let mut link = Link::new(Form::SplitOff);
+    link.pump();
+    let event = [Bytes::from(vec![7u8; 64])];
+    let mut sealed: Vec<Bytes> = Vec::with_capacity(64);
+    let batch = |link: &mut Link, sealed: &mut Vec<Bytes>| {
+        sealed.clear();
+        for _ in 0..64 {
+            let sent = link.client.send(1, &event, PacketFlags::NONE).unwrap();
+            sealed.push(sent.datagram.expect("within credit"));
+        }
+        let server = &link.server;
+        let buffer = &mut link.server_buffer;
+        let now = link.now;
+        let events = counting(|| {
+            let mut batch = server.receive_batch(now);
+            let mut events = 0;
+            for d in sealed.iter() {
+                match batch.handle(split_off(buffer, d)) {
+                    Ok(Received::Packet(p)) => events += p.events().count(),
+                    other => panic!("{other:?}"),
+                }
+            }
+            events
+        });
+        assert_eq!(events, 64);
+        link.now += Duration::from_micros(100);
+        link.pump();
+    };
+    for _ in 0..300 {
+        batch(&mut link, &mut sealed);
+    }
+    let before = link.server.stats();
+    reset();
+    for _ in 0..300 {
+        batch(&mut link, &mut sealed);
+    }
+    let (allocations, bytes) = totals();
+    let after = link.server.stats();
+    assert_eq!(after.events_received - before.events_received, 300 * 64);
+    assert!(after.control_sent > before.control_sent, "CREDIT went out");
+    assert_eq!(
+        allocations, 0,
+        "{allocations} allocations ({bytes} bytes) for 300 batches of 64"
+    );
+}

@@ -122,8 +122,11 @@ fn rekeys_every_5000_counters_and_never_reuses_a_nonce() {
                 Err(e) => panic!("{e}"),
             }
         }
+        // One receive batch per step: re-key handshakes and packets under the new keys
+        // arrive inside batches.
+        let mut batch = server.receive_batch(now);
         while let Some(d) = forward.recv(now) {
-            let Ok(received) = server.handle_datagram(d, now) else {
+            let Ok(received) = batch.handle(d) else {
                 continue;
             };
             let packets: Vec<_> = match received {
@@ -141,6 +144,7 @@ fn rekeys_every_5000_counters_and_never_reuses_a_nonce() {
                 }
             }
         }
+        drop(batch);
         while let Some(d) = back.recv(now) {
             let _ = client.handle_datagram(d, now);
         }

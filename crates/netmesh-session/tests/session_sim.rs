@@ -177,6 +177,7 @@ fn run(r: &Run) {
     let total = per_stream * STREAMS;
     let deadline = clock.now() + Duration::from_secs(3600);
     let mut rejected = 0u64;
+    let mut batch_size = 1;
 
     loop {
         let now = clock.now();
@@ -185,29 +186,39 @@ fn run(r: &Run) {
             "no progress: {} of {total} delivered",
             rx.delivered
         );
-        // Client -> server.
-        while let Some(d) = forward.link.recv(now) {
-            match &server {
-                None => {
-                    if let Ok((s, msg2)) = Session::accept(
-                        config.clone(),
-                        Arc::clone(&responder),
-                        &d,
-                        &Prologue::Empty,
-                        now,
-                    ) {
-                        back.send(now, msg2);
-                        server = Some(s);
-                    }
-                }
-                Some(s) => match s.handle_datagram(d, now) {
+        // Client -> server: what arrived at this instant goes through receive batches
+        // of 1 to 32 datagrams, as an endpoint's receive calls would hand them over.
+        let arrived: Vec<Bytes> = std::iter::from_fn(|| forward.link.recv(now)).collect();
+        let mut arrived = arrived.into_iter();
+        while server.is_none() {
+            let Some(d) = arrived.next() else { break };
+            if let Ok((s, msg2)) = Session::accept(
+                config.clone(),
+                Arc::clone(&responder),
+                &d,
+                &Prologue::Empty,
+                now,
+            ) {
+                back.send(now, msg2);
+                server = Some(s);
+            }
+        }
+        if let Some(s) = &server {
+            let mut batch = s.receive_batch(now);
+            let mut in_batch = 0;
+            for d in arrived {
+                match batch.handle(d) {
                     Ok(received) => rx.take(received),
                     Err(_) => rejected += 1,
-                },
-            }
-            if let Some(s) = &server {
+                }
                 while let Some(delivery) = s.poll_delivery() {
                     rx.take(Received::Delivered(delivery));
+                }
+                in_batch += 1;
+                if in_batch >= batch_size {
+                    batch = s.receive_batch(now);
+                    in_batch = 0;
+                    batch_size = batch_size % 32 + 1;
                 }
             }
         }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use netmesh_pool::OpenedPacket;
 use netmesh_session::{
-    Prologue, Psk, PublicKey, Received, RecvError, Responder, Session, SessionConfig, SessionStats,
-    MAX_CREDIT_WINDOW,
+    Prologue, Psk, PublicKey, ReceiveBatch, Received, RecvError, Responder, Session, SessionConfig,
+    SessionStats, MAX_CREDIT_WINDOW,
 };
 use netmesh_wire::{NetHeader, PacketFlags, WireError, MAGIC};
 
@@ -649,11 +649,42 @@ impl Shared {
         bump(counter);
     }
 
-    /// A datagram from a peer with a session.
+    /// Datagrams in a row from one source, drained from `run`.
+    fn on_run(
+        self: &Arc<Self>,
+        socket: usize,
+        from: SocketAddr,
+        run: &mut Vec<BytesMut>,
+        touched: &mut Vec<Arc<PeerInner>>,
+        now: Instant,
+    ) {
+        let mut datagrams = run.drain(..);
+        // An unknown source's msg1 may make it a peer: looked up again after each.
+        let peer = loop {
+            match self.lookup(from) {
+                Some(peer) => break peer,
+                None => match datagrams.next() {
+                    Some(datagram) => self.on_unknown_datagram(socket, from, datagram, now),
+                    None => return,
+                },
+            }
+        };
+        let mut batch = peer.session.receive_batch(now);
+        for datagram in datagrams {
+            self.on_peer_datagram(socket, &peer, &mut batch, datagram, now);
+        }
+        drop(batch);
+        if !touched.iter().any(|t| Arc::ptr_eq(t, &peer)) {
+            touched.push(peer);
+        }
+    }
+
+    /// A datagram from a peer with a session (`batch`: its session's receive batch).
     fn on_peer_datagram(
         self: &Arc<Self>,
         socket: usize,
         peer: &Arc<PeerInner>,
+        batch: &mut ReceiveBatch<'_>,
         datagram: BytesMut,
         now: Instant,
     ) {
@@ -691,7 +722,11 @@ impl Shared {
                 (candidate.session.session_id() == Some(id)).then_some(candidate)
             });
         let target = candidate.as_ref().unwrap_or(peer);
-        match target.session.handle_datagram(datagram, now) {
+        let result = match &candidate {
+            Some(candidate) => candidate.session.handle_datagram(datagram, now),
+            None => batch.handle(datagram),
+        };
+        match result {
             Ok(received) => {
                 if candidate.is_some() {
                     self.replace(peer, target);
@@ -865,6 +900,9 @@ fn receive_loop(shared: &Arc<Shared>, index: usize) {
     let socket = &shared.sockets[index];
     let mut batch = RecvBatch::new(socket);
     let mut touched: Vec<Arc<PeerInner>> = Vec::with_capacity(64);
+    // The datagrams of one source in a row (a GRO read is one source's): handled
+    // through one session receive batch.
+    let mut run: Vec<BytesMut> = Vec::with_capacity(64);
     let mut tx = TxScratch::default();
     while !shared.shutdown.load(Ordering::Relaxed) {
         match socket.recv(&mut batch, Some(RECV_POLL)) {
@@ -878,26 +916,33 @@ fn receive_loop(shared: &Arc<Shared>, index: usize) {
             }
         }
         let now = Instant::now();
-        let mut last: Option<Arc<PeerInner>> = None;
-        while let Some((from, datagram)) = batch.next_datagram() {
-            bump(&shared.traffic.datagrams_in);
-            add(&shared.traffic.bytes_in, datagram.len() as u64);
-            let peer = match &last {
-                Some(peer) if peer.addr == from => Some(Arc::clone(peer)),
-                _ => shared.lookup(from),
-            };
-            match peer {
-                Some(peer) => {
-                    shared.on_peer_datagram(index, &peer, datagram, now);
-                    if !touched.last().is_some_and(|t| Arc::ptr_eq(t, &peer)) {
-                        touched.push(Arc::clone(&peer));
+        let (mut datagrams, mut bytes) = (0, 0);
+        let mut run_from: Option<SocketAddr> = None;
+        loop {
+            let next = batch.next_datagram();
+            if let Some((from, datagram)) = &next {
+                datagrams += 1;
+                bytes += datagram.len() as u64;
+                if run_from == Some(*from) {
+                    if let Some((_, datagram)) = next {
+                        run.push(datagram);
                     }
-                    last = Some(peer);
+                    continue;
                 }
-                None => shared.on_unknown_datagram(index, from, datagram, now),
+            }
+            if let Some(from) = run_from.take() {
+                shared.on_run(index, from, &mut run, &mut touched, now);
+            }
+            match next {
+                Some((from, datagram)) => {
+                    run_from = Some(from);
+                    run.push(datagram);
+                }
+                None => break,
             }
         }
-        drop(last);
+        add(&shared.traffic.datagrams_in, datagrams);
+        add(&shared.traffic.bytes_in, bytes);
         for peer in touched.drain(..) {
             shared.service(&peer, &mut tx);
         }

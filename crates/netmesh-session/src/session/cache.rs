@@ -79,6 +79,12 @@ impl<T: Cached> Current<T> {
         self.swap.load()
     }
 
+    /// Bumped by every store.
+    #[inline]
+    pub(crate) fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
     pub(crate) fn load_full(&self) -> Option<Arc<T>> {
         self.swap.load_full()
     }

@@ -2,7 +2,6 @@
 //! accepts.
 
 use bytes::{Bytes, BytesMut};
-use netmesh_pool::{OpenError, OpenedPacket, PacketOpener};
 
 /// A received datagram: [`Bytes`] or [`BytesMut`] (sealed).
 ///
@@ -13,55 +12,42 @@ pub trait IncomingDatagram: Sealed {}
 impl IncomingDatagram for Bytes {}
 impl IncomingDatagram for BytesMut {}
 
-/// The datagram, as the session handles it.
-pub(crate) enum Incoming {
-    Shared(Bytes),
-    Exclusive(BytesMut),
-}
-
-impl Incoming {
-    pub(crate) fn as_slice(&self) -> &[u8] {
-        match self {
-            Self::Shared(b) => b,
-            Self::Exclusive(b) => b,
-        }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.as_slice().len()
-    }
-
-    // Inlined: called, the opened packet and its result travel through memory.
-    #[inline(always)]
-    pub(crate) fn open(self, opener: &PacketOpener) -> Result<OpenedPacket, OpenError> {
-        match self {
-            Self::Shared(b) => opener.open(b),
-            // The caller's alone, even when split off a larger receive buffer: opened
-            // in place, no copy (freezing it first would make it shared).
-            Self::Exclusive(b) => opener.open(b),
-        }
-    }
-}
-
-// The sealing trait hands the session its own private form of the datagram.
+// The sealing trait gives the session what it needs of either form, monomorphized: no
+// enum to match per packet.
 #[allow(private_interfaces)]
 mod sealed {
-    use super::Incoming;
+    use bytes::{Bytes, BytesMut};
+    use netmesh_pool::{OpenError, OpenedPacket, PacketOpener};
 
     pub trait Sealed {
         #[doc(hidden)]
-        fn into_incoming(self) -> Incoming;
+        fn as_bytes(&self) -> &[u8];
+
+        #[doc(hidden)]
+        fn open_with(self, opener: &PacketOpener) -> Result<OpenedPacket, OpenError>;
     }
 
-    impl Sealed for bytes::Bytes {
-        fn into_incoming(self) -> Incoming {
-            Incoming::Shared(self)
+    impl Sealed for Bytes {
+        fn as_bytes(&self) -> &[u8] {
+            self
+        }
+
+        #[inline(always)]
+        fn open_with(self, opener: &PacketOpener) -> Result<OpenedPacket, OpenError> {
+            opener.open(self)
         }
     }
 
-    impl Sealed for bytes::BytesMut {
-        fn into_incoming(self) -> Incoming {
-            Incoming::Exclusive(self)
+    impl Sealed for BytesMut {
+        fn as_bytes(&self) -> &[u8] {
+            self
+        }
+
+        // The caller's alone, even when split off a larger receive buffer: opened in
+        // place, no copy (freezing it first would make it shared).
+        #[inline(always)]
+        fn open_with(self, opener: &PacketOpener) -> Result<OpenedPacket, OpenError> {
+            opener.open(self)
         }
     }
 }

@@ -59,6 +59,31 @@ impl SharedWatermark {
         self.below()
     }
 
+    /// Records the authenticated counters `lo..hi`; returns the watermark after them.
+    /// A run that starts at the watermark with nothing recorded above it moves it in
+    /// one compare-exchange.
+    pub(crate) fn admit_range(&self, lo: u64, hi: u64, now: Instant) -> u64 {
+        if hi <= lo.saturating_add(1) || hi >= SLOW - 1 {
+            let mut below = self.below();
+            for counter in lo..hi {
+                below = self.admit(counter, now);
+            }
+            return below;
+        }
+        match self
+            .state
+            .compare_exchange(lo, hi, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => hi,
+            Err(_) => {
+                for counter in lo..hi {
+                    self.admit(counter, now);
+                }
+                self.below()
+            }
+        }
+    }
+
     /// Counters given up so far.
     pub(crate) fn skipped(&self) -> u64 {
         lock(&self.ring).skipped()
@@ -297,6 +322,34 @@ mod tests {
         assert_eq!(w.admit(u64::MAX, now), 18);
         assert_eq!(w.admit(SLOW - 1, now), 18);
         assert_eq!(w.admit(18, now), 19);
+    }
+
+    #[test]
+    fn a_run_of_counters_moves_the_watermark_as_its_counters_one_by_one_would() {
+        let now = Instant::now();
+        let timeout = Duration::from_millis(20);
+        let (run, single) = (SharedWatermark::new(), SharedWatermark::new());
+        let admit_each =
+            |lo: u64, hi: u64| (lo..hi).fold(single.below(), |_, c| single.admit(c, now));
+        // At the watermark with nothing above: one step.
+        assert_eq!(run.admit_range(0, 40, now), 40);
+        assert_eq!(admit_each(0, 40), 40);
+        // Ahead of a gap: recorded above, the watermark waits.
+        assert_eq!(run.admit_range(50, 60, now), 40);
+        assert_eq!(admit_each(50, 60), 40);
+        // Filling the gap releases what waited.
+        assert_eq!(run.admit_range(40, 50, now), 60);
+        assert_eq!(admit_each(40, 50), 60);
+        // Partly below the watermark (given up, then arriving late).
+        assert_eq!(run.admit_range(62, 64, now), 60);
+        assert!(run.expire_gap(now + timeout, timeout));
+        assert_eq!(run.admit_range(55, 70, now), 70);
+        // Empty, single and unrecordable runs.
+        assert_eq!(run.admit_range(80, 80, now), 70);
+        assert_eq!(run.admit_range(70, 71, now), 71);
+        assert_eq!(run.admit_range(SLOW - 1, SLOW + 4, now), 71);
+        assert_eq!((run.below(), run.skipped()), (71, 2));
+        assert_eq!(run.gap_deadline(timeout), None);
     }
 
     #[test]

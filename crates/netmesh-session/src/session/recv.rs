@@ -9,9 +9,9 @@ use netmesh_pool::{OpenError, OpenedPacket};
 use netmesh_wire::{NackPayload, NetHeader, WireError, HEADER_SIZE, MAGIC, TAG_SIZE};
 
 use super::control::{words, Credit};
-use super::datagram::Incoming;
-use super::gen::{RxGen, RxKeys, TxGen, Which};
-use super::streams::{lock, ReliableRx, RxStream};
+use super::gen::{RxGen, RxKeys, TxGen};
+use super::stats::Counters;
+use super::streams::{lock, FfRx, ReliableRx, RxStream};
 use super::{
     Delivery, Event, Inner, PeerKind, Received, RecvError, ACK_SUBPROTOCOL, CLOSED, CONTROL_STREAM,
     CREDIT_SUBPROTOCOL, ESTABLISHED, GRANT_SUBPROTOCOL, HANDSHAKING, NETMESH_HELLO_SUBPROTOCOL,
@@ -27,28 +27,15 @@ const MESH_AUX_LEN: usize = 72;
 /// Header byte 3 (flags) bit of a handshake packet.
 const HANDSHAKE_FLAG: u8 = 0x10;
 
-fn le64(bytes: &[u8], at: usize) -> Option<u64> {
-    bytes
-        .get(at..at + 8)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map(u64::from_le_bytes)
-}
-
 impl Inner {
-    pub(super) fn handle_datagram(
-        &self,
-        datagram: Incoming,
-        now: Instant,
-    ) -> Result<Received<'_>, RecvError> {
-        let now_nanos = self.note_now(now);
-        let result = self.receive(datagram, now, now_nanos);
-        if let Err(error) = &result {
-            self.count_rejection(error);
-        }
-        result
+    /// Counts a refused datagram by kind; returns the error.
+    #[cold]
+    pub(super) fn rejected(&self, error: RecvError) -> RecvError {
+        self.count_rejection(&error);
+        error
     }
 
-    fn count_rejection(&self, error: &RecvError) {
+    pub(super) fn count_rejection(&self, error: &RecvError) {
         let c = &self.counters;
         let counter = match error {
             RecvError::NotNetmesh(_) => &c.rejected_not_netmesh,
@@ -64,69 +51,37 @@ impl Inner {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn receive(
+    /// Everything about a datagram that needs no key: `Ok(Some(_))` when it was not a
+    /// data packet (answered here), `Ok(None)` when it is to be opened.
+    pub(super) fn preflight(
         &self,
-        datagram: Incoming,
+        bytes: &[u8],
         now: Instant,
-        now_nanos: u64,
-    ) -> Result<Received<'_>, RecvError> {
-        let bytes = datagram.as_slice();
+    ) -> Result<Option<Received<'_>>, RecvError> {
         let magic = MAGIC.to_le_bytes();
         let is_packet = bytes.get(..2) == Some(&magic[..]);
-        if !is_packet && datagram.len() == MESH_AUX_LEN {
+        if !is_packet && bytes.len() == MESH_AUX_LEN {
             self.counters.ignored.fetch_add(1, Ordering::Relaxed);
-            return Ok(Received::Ignored);
+            return Ok(Some(Received::Ignored));
         }
         if is_packet && bytes.get(3).is_some_and(|f| f & HANDSHAKE_FLAG != 0) {
-            return self.receive_handshake(bytes, now);
+            return self.receive_handshake(bytes, now).map(Some);
         }
         match self.state.load(Ordering::Acquire) {
             HANDSHAKING => {
                 // Say what is wrong with garbage before saying it is early.
                 NetHeader::parse(bytes).map_err(wire_error)?;
-                return Err(RecvError::NotEstablished);
+                Err(RecvError::NotEstablished)
             }
-            CLOSED => return Err(RecvError::Closed),
-            _ => {}
+            CLOSED => Err(RecvError::Closed),
+            _ => Ok(None),
         }
-        // An arc-swap guard here: the per-thread cache measured slower on this path.
-        let keys = self.rx.load();
-        let keys = keys.as_ref().ok_or(RecvError::NotEstablished)?;
-        self.open_and_dispatch(keys, datagram, now, now_nanos)
     }
 
-    #[inline]
-    fn open_and_dispatch(
-        &self,
-        keys: &RxKeys,
-        datagram: Incoming,
-        now: Instant,
-        now_nanos: u64,
-    ) -> Result<Received<'_>, RecvError> {
-        let session_id = le64(datagram.as_slice(), 24).unwrap_or(0);
-        let (gen, which) = keys.select(session_id);
-        let packet = datagram.open(&gen.opener).map_err(RecvError::from_open)?;
-
-        // Authenticated from here on. Loads before stores: no cache-line write per
-        // packet once they hold.
-        if self.last_heard.load(Ordering::Relaxed) < now_nanos {
-            self.last_heard.store(now_nanos, Ordering::Relaxed);
-        }
-        if self.idle_reported.load(Ordering::Relaxed) {
-            self.idle_reported.store(false, Ordering::Relaxed);
-        }
-        if which == Which::Pending {
-            self.promote_pending(now);
-        }
-        if !self.peer_is_net_mesh() {
-            self.admit_counter(gen, packet.header().nonce_counter(), now);
-        }
-        self.dispatch(packet, now)
-    }
-
-    /// Records a counter for the credit watermark, sending CREDIT when it moved far.
-    fn admit_counter(&self, gen: &RxGen, counter: u64, now: Instant) {
-        let below = gen.watermark.admit(counter, now);
+    /// Records a run of counters `lo..hi` for the credit watermark, sending CREDIT when
+    /// it moved far.
+    pub(super) fn admit_counters(&self, gen: &RxGen, lo: u64, hi: u64, now: Instant) {
+        let below = gen.watermark.admit_range(lo, hi, now);
         if !gen.traffic.load(Ordering::Relaxed) {
             gen.traffic.store(true, Ordering::Relaxed);
         }
@@ -150,7 +105,11 @@ impl Inner {
         self.send_control(CREDIT_SUBPROTOCOL, &[event]);
     }
 
-    fn dispatch(&self, packet: OpenedPacket, now: Instant) -> Result<Received<'_>, RecvError> {
+    pub(super) fn dispatch(
+        &self,
+        packet: OpenedPacket,
+        now: Instant,
+    ) -> Result<Received<'_>, RecvError> {
         let header = *packet.header();
         if header.flags.is_heartbeat() {
             let marked = header.subprotocol_id == NETMESH_HELLO_SUBPROTOCOL;
@@ -195,35 +154,38 @@ impl Inner {
         packet: OpenedPacket,
     ) -> Result<Received<'_>, RecvError> {
         let len = HEADER_SIZE + packet.payload().len() + TAG_SIZE;
-        if let Some(stream) = self
-            .rx_streams
-            .get_or_insert(header.stream_id, RxStream::new)
-        {
+        let (stream_id, sequence) = (header.stream_id, header.sequence);
+        if self.track_unreliable(stream_id, sequence, header.event_count, len) {
+            return Ok(Received::Duplicate {
+                stream_id,
+                sequence,
+            });
+        }
+        Ok(Received::Packet(packet))
+    }
+
+    /// Counts one unreliable packet on its stream; returns whether it was a duplicate.
+    pub(super) fn track_unreliable(
+        &self,
+        stream_id: u64,
+        sequence: u64,
+        events: u16,
+        len: usize,
+    ) -> bool {
+        if let Some(stream) = self.rx_streams.get_or_insert(stream_id, RxStream::new) {
             let mut ff = lock(&stream.tracker);
-            ff.traffic.packet(header.event_count, len);
-            let outcome = ff.tracker.on_packet(header.sequence);
-            if outcome != TrackOutcome::Duplicate {
-                ff.traffic.events_delivered += u64::from(header.event_count);
-            }
-            drop(ff);
-            if outcome == TrackOutcome::Duplicate {
-                self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
-                return Ok(Received::Duplicate {
-                    stream_id: header.stream_id,
-                    sequence: header.sequence,
-                });
-            }
+            track(&mut ff, sequence, events, len, &self.counters)
         } else {
             // Beyond max_streams: delivered, counted without per-stream accounting.
             let c = &self.counters;
             c.packets_received.fetch_add(1, Ordering::Relaxed);
             c.events_received
-                .fetch_add(u64::from(header.event_count), Ordering::Relaxed);
+                .fetch_add(u64::from(events), Ordering::Relaxed);
             c.bytes_received.fetch_add(len as u64, Ordering::Relaxed);
             c.events_delivered
-                .fetch_add(u64::from(header.event_count), Ordering::Relaxed);
+                .fetch_add(u64::from(events), Ordering::Relaxed);
+            false
         }
-        Ok(Received::Packet(packet))
     }
 
     fn reliable_rx<'a>(&self, stream: &'a RxStream) -> &'a Mutex<ReliableRx> {
@@ -691,7 +653,7 @@ impl Inner {
     }
 
     /// The initiator used the pending re-key: switch both directions to it.
-    fn promote_pending(&self, _now: Instant) {
+    pub(super) fn promote_pending(&self, _now: Instant) {
         let Some(tx) = lock(&self.handshake).pending_tx.take() else {
             return;
         };
@@ -715,6 +677,25 @@ impl Inner {
         self.send_heartbeat(true);
         self.bump_credit();
     }
+}
+
+/// Counts one unreliable packet in its stream's tracker; returns whether it was a
+/// duplicate.
+pub(super) fn track(
+    ff: &mut FfRx,
+    sequence: u64,
+    events: u16,
+    len: usize,
+    counters: &Counters,
+) -> bool {
+    ff.traffic.packet(events, len);
+    let outcome = ff.tracker.on_packet(sequence);
+    if outcome == TrackOutcome::Duplicate {
+        counters.duplicates.fetch_add(1, Ordering::Relaxed);
+        return true;
+    }
+    ff.traffic.events_delivered += u64::from(events);
+    false
 }
 
 /// A header error as the kind of refusal it is.
