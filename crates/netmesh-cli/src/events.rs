@@ -267,8 +267,14 @@ pub struct PeerCheck {
     lost_below_floor: u64,
     /// The highest index seen, if any.
     highest: Option<u64>,
+    /// The last index seen per stream below [`SMALL_STREAMS`] (`u64::MAX`: none yet):
+    /// looked up per event, so a plain array.
+    last_of_small: Box<[u64; SMALL_STREAMS]>,
     last_of_stream: HashMap<u64, u64>,
 }
+
+/// Streams whose order is tracked in [`PeerCheck`]'s direct table.
+const SMALL_STREAMS: usize = 256;
 
 impl Default for PeerCheck {
     fn default() -> Self {
@@ -288,6 +294,7 @@ impl PeerCheck {
             seen_above_floor: 0,
             lost_below_floor: 0,
             highest: None,
+            last_of_small: Box::new([u64::MAX; SMALL_STREAMS]),
             last_of_stream: HashMap::new(),
         }
     }
@@ -327,7 +334,32 @@ impl PeerCheck {
         self.counts.events += 1;
         self.counts.bytes += event.len() as u64;
 
-        let in_order = match self.last_of_stream.get_mut(&stream) {
+        let small = usize::try_from(stream)
+            .ok()
+            .filter(|&s| s < SMALL_STREAMS)
+            .and_then(|s| self.last_of_small.get_mut(s));
+        let in_order = match small {
+            // `u64::MAX`: nothing seen on that stream yet.
+            Some(last) if *last != u64::MAX && index < *last => false,
+            Some(last) => {
+                *last = index;
+                true
+            }
+            None => self.in_order_large(stream, index),
+        };
+        if !in_order {
+            if reliable {
+                self.counts.out_of_order += 1;
+            } else {
+                self.counts.reordered += 1;
+            }
+        }
+        Verdict::Delivered { in_order }
+    }
+
+    /// Per-stream order for stream ids beyond the direct table.
+    fn in_order_large(&mut self, stream: u64, index: u64) -> bool {
+        match self.last_of_stream.get_mut(&stream) {
             Some(last) if index < *last => false,
             Some(last) => {
                 *last = index;
@@ -339,15 +371,7 @@ impl PeerCheck {
                 }
                 true
             }
-        };
-        if !in_order {
-            if reliable {
-                self.counts.out_of_order += 1;
-            } else {
-                self.counts.reordered += 1;
-            }
         }
-        Verdict::Delivered { in_order }
     }
 
     /// Moves the floor up to `new_floor` (rounded up to a whole word), settling every

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::args::{BenchArgs, ListenArgs, MeshIds, SendArgs, Shape};
@@ -192,13 +192,13 @@ impl Receiver {
         &mut self,
         peer: PeerKey,
         reliable: bool,
-        events: impl Iterator<Item = Bytes>,
+        events: impl Iterator<Item = impl AsRef<[u8]>>,
     ) -> u64 {
         let state = self.peers.entry(peer).or_default();
         state.reliable |= reliable;
         let mut fresh = 0;
         for event in events {
-            if let Verdict::Delivered { .. } = state.check.check(&event, reliable) {
+            if let Verdict::Delivered { .. } = state.check.check(event.as_ref(), reliable) {
                 fresh += 1;
             }
         }
@@ -215,7 +215,7 @@ impl Receiver {
                 peer,
                 reliable,
                 events,
-            } => self.deliver(peer, reliable, events.events()) > 0,
+            } => self.deliver(peer, reliable, events.packet().event_slices()) > 0,
             Incoming::Lost { count, .. } => {
                 self.lost_reliable += count;
                 false
@@ -351,7 +351,7 @@ pub(crate) fn listen(args: &ListenArgs) -> Result<bool, Failure> {
                 reliable,
                 events,
             }) => {
-                let fresh = receiver.deliver(peer, reliable, events.events());
+                let fresh = receiver.deliver(peer, reliable, events.packet().event_slices());
                 if fresh > 0 {
                     last_progress = Instant::now();
                     bar.inc(fresh);
@@ -530,7 +530,7 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<bool, Failure> {
             events,
         }) = listener.next(TICK)
         {
-            let fresh = receiver.deliver(peer, reliable, events.events());
+            let fresh = receiver.deliver(peer, reliable, events.packet().event_slices());
             if fresh > 0 {
                 last_progress = Instant::now();
                 bar.inc(fresh);
@@ -583,6 +583,7 @@ fn finish(report: &Report, json: bool, verb: &str) -> Result<bool, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use netmesh_udp::PeerId;
 
     fn events(stream: u64, indices: impl IntoIterator<Item = u64>) -> Vec<Bytes> {

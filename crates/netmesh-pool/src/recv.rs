@@ -439,6 +439,31 @@ impl OpenedPacket {
             .expect("frames were validated when the packet was opened")
     }
 
+    /// The events, each a slice borrowed from the payload: no reference count touched
+    /// per event (which [`events`](Self::events) does), for a reader done with each
+    /// event before the packet is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use netmesh_pool::{PacketOpener, PacketPool};
+    /// use netmesh_wire::PacketFlags;
+    ///
+    /// let pool = PacketPool::new(1, &[3; 32], 5);
+    /// let events = [Bytes::from_static(b"a"), Bytes::from_static(b"bc")];
+    /// let packet = pool.get().build(1, 0, &events, PacketFlags::NONE);
+    /// let opened = PacketOpener::new(&[3; 32], 5).open(packet)?;
+    /// assert_eq!(opened.event_slices().collect::<Vec<_>>(), [&b"a"[..], &b"bc"[..]]);
+    /// # Ok::<(), netmesh_pool::OpenError>(())
+    /// ```
+    pub fn event_slices(&self) -> EventSlices<'_> {
+        EventSlices {
+            frames: FrameCodec::iter(&self.payload),
+            remaining: self.event_count(),
+        }
+    }
+
     /// Takes the header and payload apart.
     #[must_use]
     pub fn into_parts(self) -> (NetHeader, Bytes) {
@@ -519,7 +544,8 @@ impl fmt::Debug for OpenedRef<'_> {
     }
 }
 
-/// The events of an [`OpenedRef`], each a slice of the buffer it was opened in.
+/// The events of an [`OpenedRef`] or an [`OpenedPacket`], each a slice of the buffer
+/// they were opened in.
 ///
 /// Its length is known up front ([`ExactSizeIterator`]).
 ///
