@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use netmesh_session::{
     Event as SessionEvent, PeerKind, Prologue, Psk, PublicKey, Responder, StaticKeypair,
 };
 use netmesh_udp::{Accept, ConnectError, Endpoint, EndpointConfig, Event, Peer, PeerId};
+use netmesh_wire::AsEvent;
 use serde_json::json;
 
 use crate::report::Report;
@@ -64,14 +64,14 @@ const QUIET: Duration = Duration::from_millis(300);
 
 impl PeerHandle {
     /// Sends `events` on `stream`, waiting for flow control as long as the send timeout.
-    pub(crate) fn send(
+    pub(crate) fn send<E: AsEvent>(
         &self,
         stream: u64,
-        events: &[Bytes],
+        events: &[E],
         reliable: bool,
     ) -> Result<(), Failure> {
         self.peer
-            .send_timeout(stream, events, reliable, self.send_timeout)
+            .send_events_timeout(stream, events, reliable, self.send_timeout)
             .map_err(|error| Failure::Error(format!("sending to {}: {error}", self.peer.addr())))
     }
 

@@ -85,7 +85,9 @@ fn send_share(
         .iter()
         .map(|&s| s + shape.streams * first.saturating_sub(s).div_ceil(shape.streams))
         .collect();
-    let mut events = Vec::with_capacity(batch);
+    // The batch's events, written back to back into one reusable buffer and sent as
+    // slices of it: no allocation or reference count per event.
+    let mut buffer = vec![0u8; batch * shape.size];
     let mut remaining = streams.len();
     while remaining > 0 {
         remaining = 0;
@@ -96,16 +98,14 @@ fn send_share(
             if stop.load(Ordering::Relaxed) {
                 return Ok(span);
             }
-            // One allocation per batch, cut into the batch's events.
             let count = ((total - next[slot]).div_ceil(shape.streams)).min(batch as u64);
             let count = usize::try_from(count).unwrap_or(batch);
-            let mut buffer = BytesMut::with_capacity(count * shape.size);
-            events.clear();
-            for _ in 0..count {
-                events::append_event(&mut buffer, stream, next[slot], shape.size);
-                events.push(buffer.split_to(shape.size).freeze());
+            let used = buffer.get_mut(..count * shape.size).unwrap_or_default();
+            for event in used.chunks_exact_mut(shape.size) {
+                events::write_event(event, stream, next[slot]);
                 next[slot] += shape.streams;
             }
+            let events: Vec<&[u8]> = used.chunks_exact(shape.size).collect();
             peer.send(stream, &events, shape.reliable)?;
             span.mark();
             if let Some(bytes_per_s) = pace {

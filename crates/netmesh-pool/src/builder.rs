@@ -358,13 +358,45 @@ impl PacketBuilder {
         flags: PacketFlags,
         subprotocol_id: u16,
     ) -> Result<Bytes, BuildError> {
+        self.try_build_events(stream_id, sequence, events, flags, subprotocol_id)
+    }
+
+    /// [`try_build_subprotocol`](Self::try_build_subprotocol) for events of any byte
+    /// container: slices of the caller's own buffer cost no reference count per event.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_build`](Self::try_build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_pool::{PacketBuilder, PacketOpener};
+    /// use netmesh_wire::PacketFlags;
+    ///
+    /// let mut builder = PacketBuilder::with_origin(&[4; 32], 11, 0);
+    /// let buffer = *b"onetwo";
+    /// let packet = builder.try_build_events(3, 0, &[&buffer[..3], &buffer[3..]], PacketFlags::NONE, 0)?;
+    /// let opened = PacketOpener::new(&[4; 32], 11).open(packet)?;
+    /// assert_eq!(opened.event_slices().collect::<Vec<_>>(), [&b"one"[..], &b"two"[..]]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn try_build_events<E: AsRef<[u8]>>(
+        &mut self,
+        stream_id: u64,
+        sequence: u64,
+        events: &[E],
+        flags: PacketFlags,
+        subprotocol_id: u16,
+    ) -> Result<Bytes, BuildError> {
         let count = events.len();
         let event_count =
             capped_u16(count, MAX_EVENTS_PER_PACKET).ok_or(BuildError::TooManyEvents {
                 count,
                 max: MAX_EVENTS_PER_PACKET,
             })?;
-        let len = FrameCodec::calculate_size(events);
+        let len = FrameCodec::frames_size(events);
         let payload_len = payload_len_field(len)?;
         let header = NetHeader::new(
             self.state.session_id,
@@ -378,7 +410,7 @@ impl PacketBuilder {
         .with_origin(self.state.origin_hash)
         .with_channel_hash(self.state.channel_hash)
         .with_subprotocol(subprotocol_id);
-        self.seal(&header, |buf| FrameCodec::write_events_into(events, buf))
+        self.seal(&header, |buf| FrameCodec::write_frames_into(events, buf))
     }
 
     /// Builds an authenticated heartbeat: a bare header and the tag of an empty payload.

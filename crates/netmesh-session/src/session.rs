@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use netmesh_wire::PacketFlags;
+use netmesh_wire::{AsEvent, PacketFlags};
 
 use self::cache::Current;
 use self::gen::{RxGen, RxKeys, TxGen};
@@ -386,6 +386,42 @@ impl Session {
         self.inner.send(stream_id, events, flags)
     }
 
+    /// [`send`](Self::send) for events of any byte container ([`AsEvent`]): slices of
+    /// the caller's own buffer cost no reference count per event. A reliable stream
+    /// keeps its events until acknowledged: `Bytes` by reference count, other events
+    /// copied (one buffer per packet).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// use netmesh_session::{Received, Role, Session, SessionConfig, SessionKeys};
+    /// use netmesh_wire::PacketFlags;
+    ///
+    /// let now = Instant::now();
+    /// let a = Session::from_keys(SessionConfig::default(), SessionKeys::from_parts(9, [1; 32], [2; 32]), Role::Initiator, now);
+    /// let b = Session::from_keys(SessionConfig::default(), SessionKeys::from_parts(9, [2; 32], [1; 32]), Role::Responder, now);
+    /// let buffer = *b"onetwo";
+    /// let sent = a.send_events(1, &[&buffer[..3], &buffer[3..]], PacketFlags::NONE)?;
+    /// match b.handle_datagram(sent.datagram.expect("within credit"), now)? {
+    ///     Received::Packet(p) => assert_eq!(p.event_slices().collect::<Vec<_>>(), [&b"one"[..], &b"two"[..]]),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_events<E: AsEvent>(
+        &self,
+        stream_id: u64,
+        events: &[E],
+        flags: PacketFlags,
+    ) -> Result<Sent, SendError> {
+        self.inner.send(stream_id, events, flags)
+    }
+
     /// Builds as many packets as `events` need (consecutive sequences on `stream_id`),
     /// while flow control allows, pushing each into `out`. Returns how many events were
     /// taken: all of them, or fewer when flow control stopped the batch (send the rest
@@ -400,6 +436,22 @@ impl Session {
         &self,
         stream_id: u64,
         events: &[Bytes],
+        flags: PacketFlags,
+        out: &mut impl Extend<Sent>,
+    ) -> Result<usize, SendError> {
+        self.inner.send_batch(stream_id, events, flags, out)
+    }
+
+    /// [`send_batch`](Self::send_batch) for events of any byte container
+    /// ([`AsEvent`]; see [`send_events`](Self::send_events)).
+    ///
+    /// # Errors
+    ///
+    /// As [`send_batch`](Self::send_batch).
+    pub fn send_batch_events<E: AsEvent>(
+        &self,
+        stream_id: u64,
+        events: &[E],
         flags: PacketFlags,
         out: &mut impl Extend<Sent>,
     ) -> Result<usize, SendError> {

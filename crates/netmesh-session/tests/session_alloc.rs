@@ -268,3 +268,44 @@ fn fire_and_forget_receive_batches_allocate_nothing() {
         "{allocations} allocations ({bytes} bytes) for 300 batches of 64"
     );
 }
+
+/// Events given as slices of the caller's buffer (`send_events`): nothing allocated
+/// per packet on a fire-and-forget stream, and the receiver gets the same bytes.
+#[test]
+fn fire_and_forget_send_events_from_a_buffer_allocate_nothing() {
+    let mut link = Link::new(Form::SplitOff);
+    link.pump();
+    let buffer: Vec<u8> = (0..=255).collect();
+    let events: Vec<&[u8]> = buffer.chunks(64).collect();
+    let mut send = |link: &mut Link| {
+        let sent = counting(|| {
+            link.client
+                .send_events(1, &events, PacketFlags::NONE)
+                .unwrap()
+        });
+        let datagram = sent.datagram.expect("within credit");
+        let server = &link.server;
+        let split = &mut link.server_buffer;
+        let now = link.now;
+        counting(
+            || match server.handle_datagram(split_off(split, &datagram), now) {
+                Ok(Received::Packet(p)) => assert!(p.event_slices().eq(events.iter().copied())),
+                other => panic!("{other:?}"),
+            },
+        );
+        link.now += Duration::from_micros(2);
+        link.pump();
+    };
+    for _ in 0..5_000 {
+        send(&mut link);
+    }
+    reset();
+    for _ in 0..5_000 {
+        send(&mut link);
+    }
+    let (allocations, bytes) = totals();
+    assert_eq!(
+        allocations, 0,
+        "{allocations} allocations ({bytes} bytes) for 5000 packets"
+    );
+}

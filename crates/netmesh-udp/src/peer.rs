@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use netmesh_session::{PeerKind, Session, SessionStats};
-use netmesh_wire::{batches, PacketFlags};
+use netmesh_wire::{batches_of, AsEvent, PacketFlags};
 
 use crate::endpoint::{lock, Shared, TX};
 use crate::{PeerId, SendError};
@@ -203,6 +203,38 @@ impl Peer {
         reliable: bool,
         timeout: Duration,
     ) -> Result<(), SendError> {
+        self.send_events_timeout(stream_id, events, reliable, timeout)
+    }
+
+    /// [`send`](Self::send) for events of any byte container ([`AsEvent`]): slices of
+    /// the caller's own buffer cost no reference count per event (a reliable stream
+    /// copies them until acknowledged).
+    ///
+    /// # Errors
+    ///
+    /// As [`send_timeout`](Self::send_timeout).
+    pub fn send_events<E: AsEvent>(
+        &self,
+        stream_id: u64,
+        events: &[E],
+        reliable: bool,
+    ) -> Result<(), SendError> {
+        self.send_events_timeout(stream_id, events, reliable, self.shared.send_timeout)
+    }
+
+    /// [`send_timeout`](Self::send_timeout) for events of any byte container
+    /// ([`AsEvent`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`send_timeout`](Self::send_timeout).
+    pub fn send_events_timeout<E: AsEvent>(
+        &self,
+        stream_id: u64,
+        events: &[E],
+        reliable: bool,
+        timeout: Duration,
+    ) -> Result<(), SendError> {
         let flags = if reliable {
             PacketFlags::RELIABLE
         } else {
@@ -217,7 +249,7 @@ impl Peer {
             let mut done = 0;
             let mut deadline = Instant::now() + timeout;
             let result = loop {
-                let Some(batch) = batches(&events[done..]).next() else {
+                let Some(batch) = batches_of(&events[done..]).next() else {
                     break Ok(());
                 };
                 // An event too large for any packet: the session names the error.
@@ -226,7 +258,7 @@ impl Peer {
                     break Err(SendError::PeerClosed);
                 }
                 let generation = inner.session.credit_generation();
-                match inner.session.send(stream_id, batch, flags) {
+                match inner.session.send_events(stream_id, batch, flags) {
                     Ok(sent) => {
                         if let Some(datagram) = sent.datagram {
                             // Copied into the GSO buffer and dropped at once, so the

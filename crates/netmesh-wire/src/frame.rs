@@ -89,8 +89,30 @@ impl FrameCodec {
     /// assert_eq!(&out, b"\x03\0\0\0xyz");
     /// ```
     #[inline]
-    pub fn write_events_into(events: &[Bytes], mut out: &mut [u8]) {
+    pub fn write_events_into(events: &[Bytes], out: &mut [u8]) {
+        Self::write_frames_into(events, out);
+    }
+
+    /// [`write_events_into`](Self::write_events_into) for events of any byte container
+    /// (slices of the caller's buffer cost no reference count per event).
+    ///
+    /// # Panics
+    ///
+    /// As [`write_events_into`](Self::write_events_into).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_wire::FrameCodec;
+    ///
+    /// let mut out = [0xee; 9];
+    /// FrameCodec::write_frames_into(&[&b"x"[..], &b""[..]], &mut out);
+    /// assert_eq!(&out, b"\x01\0\0\0x\0\0\0\0");
+    /// ```
+    #[inline]
+    pub fn write_frames_into<E: AsRef<[u8]>>(events: &[E], mut out: &mut [u8]) {
         for event in events {
+            let event = event.as_ref();
             let (prefix, rest) = out.split_at_mut(EVENT_LEN_PREFIX);
             prefix.copy_from_slice(&frame_len(event));
             let (body, rest) = rest.split_at_mut(event.len());
@@ -117,8 +139,23 @@ impl FrameCodec {
     #[inline]
     #[must_use]
     pub fn calculate_size(events: &[Bytes]) -> usize {
+        Self::frames_size(events)
+    }
+
+    /// [`calculate_size`](Self::calculate_size) for events of any byte container.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_wire::FrameCodec;
+    ///
+    /// assert_eq!(FrameCodec::frames_size(&[&b"four"[..], &b""[..]]), 12);
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn frames_size<E: AsRef<[u8]>>(events: &[E]) -> usize {
         events.iter().fold(0, |size: usize, event| {
-            size.saturating_add(Self::LEN_SIZE + event.len())
+            size.saturating_add(Self::LEN_SIZE + event.as_ref().len())
         })
     }
 

@@ -44,6 +44,7 @@
 mod batch;
 mod compat;
 mod error;
+mod event;
 mod flags;
 mod frame;
 mod header;
@@ -51,11 +52,12 @@ mod nack;
 mod nonce;
 mod reader;
 
-pub use batch::{batches, check_event, EventBatches};
+pub use batch::{batches, batches_of, check_event, EventBatches};
 // The reference-named aliases, by glob so that tools/rename.sh leaves this line alone.
 #[allow(deprecated)]
 pub use compat::*;
 pub use error::WireError;
+pub use event::AsEvent;
 pub use flags::PacketFlags;
 pub use frame::{BorrowedEvents, FrameCodec, OwnedEvents};
 pub use header::{aad_from_bytes, NetHeader};

@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use netmesh_wire::{MissingSequences, NackPayload};
+use bytes::{Bytes, BytesMut};
+use netmesh_wire::{AsEvent, MissingSequences, NackPayload};
 
 use super::ring::SeqRing;
 use super::rx::due;
@@ -286,6 +286,36 @@ impl RetransmitBuffer {
         events: &[Bytes],
         now: Instant,
     ) -> Result<(), RetransmitError> {
+        self.push_events(seq, events, now)
+    }
+
+    /// [`push`](Self::push) for any [`AsEvent`]s: `Bytes` are kept by reference count,
+    /// the others copied, all of a packet's into one buffer (two allocations: the
+    /// buffer and its shared reference count).
+    ///
+    /// # Errors
+    ///
+    /// As [`push`](Self::push).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use bytes::Bytes;
+    /// use netmesh_session::reliable::{RetransmitBuffer, RetransmitConfig, RetransmitError};
+    ///
+    /// let mut tx = RetransmitBuffer::new(RetransmitConfig::default());
+    /// let buffer = *b"abcdef";
+    /// tx.push_events(0, &[&buffer[..2], &buffer[2..]], Instant::now())?;
+    /// assert_eq!(tx.get(0), Some(&[Bytes::from_static(b"ab"), Bytes::from_static(b"cdef")][..]));
+    /// # Ok::<(), RetransmitError>(())
+    /// ```
+    pub fn push_events<E: AsEvent>(
+        &mut self,
+        seq: u64,
+        events: &[E],
+        now: Instant,
+    ) -> Result<(), RetransmitError> {
         if seq != self.next_seq {
             return Err(RetransmitError::OutOfOrder {
                 expected: self.next_seq,
@@ -310,7 +340,7 @@ impl RetransmitBuffer {
             return Err(full);
         };
         slot.events.clear();
-        slot.events.extend_from_slice(events);
+        keep(events, &mut slot.events);
         *last_sent = None;
         if self.is_empty() {
             self.probe_armed = Some(now);
@@ -668,6 +698,28 @@ impl<'a> Iterator for Resend<'a> {
     }
 }
 
+/// `events` as `Bytes` into `out`: `Bytes` cloned, the others copied into one buffer.
+fn keep<E: AsEvent>(events: &[E], out: &mut Vec<Bytes>) {
+    let copied: usize = events
+        .iter()
+        .filter(|e| e.as_shared().is_none())
+        .map(|e| e.as_ref().len())
+        .sum();
+    let mut copies = if copied > 0 {
+        let mut buffer = BytesMut::with_capacity(copied);
+        for event in events.iter().filter(|e| e.as_shared().is_none()) {
+            buffer.extend_from_slice(event.as_ref());
+        }
+        buffer.freeze()
+    } else {
+        Bytes::new()
+    };
+    out.extend(events.iter().map(|event| match event.as_shared() {
+        Some(shared) => shared.clone(),
+        None => copies.split_to(event.as_ref().len()),
+    }));
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Instant;
@@ -675,6 +727,29 @@ mod tests {
     use bytes::Bytes;
 
     use super::{RetransmitBuffer, RetransmitConfig};
+
+    #[test]
+    fn bytes_are_kept_by_reference_count_and_other_events_copied() {
+        let now = Instant::now();
+        let mut tx = RetransmitBuffer::new(RetransmitConfig::default());
+        let shared = [Bytes::from(vec![1u8; 40]), Bytes::from(vec![2u8; 3])];
+        tx.push_events(0, &shared, now).unwrap();
+        let kept = tx.get(0).unwrap();
+        assert_eq!(kept, &shared[..]);
+        assert!(kept
+            .iter()
+            .zip(&shared)
+            .all(|(k, s)| k.as_ptr() == s.as_ptr()));
+
+        let mut buffer = vec![7u8; 10];
+        let slices: Vec<&[u8]> = vec![&buffer[..4], &buffer[4..4], &buffer[4..]];
+        tx.push_events(1, &slices, now).unwrap();
+        let kept = tx.get(1).unwrap().to_vec();
+        assert_eq!(kept.iter().map(Bytes::len).collect::<Vec<_>>(), [4, 0, 6]);
+        // Copies: the caller's buffer may change at once.
+        buffer.fill(0);
+        assert!(kept.iter().all(|event| event.iter().all(|&b| b == 7)));
+    }
 
     #[test]
     fn released_slots_keep_at_most_the_retained_event_capacity() {

@@ -8,7 +8,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use netmesh_pool::{BuildError, PacketBuilder};
 use netmesh_wire::{
-    FrameCodec, PacketFlags, EVENT_LEN_PREFIX, HEADER_SIZE, MAX_EVENTS_PER_PACKET,
+    AsEvent, FrameCodec, PacketFlags, EVENT_LEN_PREFIX, HEADER_SIZE, MAX_EVENTS_PER_PACKET,
     MAX_PAYLOAD_SIZE, TAG_SIZE,
 };
 
@@ -36,14 +36,14 @@ fn build_error(error: BuildError) -> SendError {
 }
 
 /// Checks that `events` fit one packet, before any sequence or counter is used.
-fn check_fits(events: &[Bytes]) -> Result<usize, SendError> {
+fn check_fits<E: AsRef<[u8]>>(events: &[E]) -> Result<usize, SendError> {
     if events.len() > MAX_EVENTS_PER_PACKET {
         return Err(SendError::Build(BuildError::TooManyEvents {
             count: events.len(),
             max: MAX_EVENTS_PER_PACKET,
         }));
     }
-    let len = FrameCodec::calculate_size(events);
+    let len = FrameCodec::frames_size(events);
     if len > MAX_PAYLOAD_SIZE {
         return Err(SendError::Build(BuildError::PayloadTooLarge {
             len,
@@ -84,10 +84,10 @@ impl Inner {
         SendError::Blocked(why)
     }
 
-    pub(super) fn send(
+    pub(super) fn send<E: AsEvent>(
         &self,
         stream_id: u64,
-        events: &[Bytes],
+        events: &[E],
         flags: PacketFlags,
     ) -> Result<Sent, SendError> {
         self.check_sending()?;
@@ -103,20 +103,24 @@ impl Inner {
         })
     }
 
-    pub(super) fn send_batch(
+    pub(super) fn send_batch<E: AsEvent>(
         &self,
         stream_id: u64,
-        events: &[Bytes],
+        events: &[E],
         flags: PacketFlags,
         out: &mut impl Extend<Sent>,
     ) -> Result<usize, SendError> {
         const MAX_EVENT: usize = MAX_PAYLOAD_SIZE - EVENT_LEN_PREFIX;
         self.check_sending()?;
         let stream = self.tx_stream(stream_id)?;
-        if let Some((index, event)) = events.iter().enumerate().find(|(_, e)| e.len() > MAX_EVENT) {
+        if let Some((index, event)) = events
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.as_ref().len() > MAX_EVENT)
+        {
             return Err(SendError::Build(BuildError::EventTooLarge {
                 index,
-                len: event.len(),
+                len: event.as_ref().len(),
                 max: MAX_EVENT,
             }));
         }
@@ -126,18 +130,18 @@ impl Inner {
         })
     }
 
-    fn send_batch_with(
+    fn send_batch_with<E: AsEvent>(
         &self,
         tx: &TxGen,
         stream: &TxStream,
         stream_id: u64,
-        events: &[Bytes],
+        events: &[E],
         flags: PacketFlags,
         out: &mut impl Extend<Sent>,
     ) -> Result<usize, SendError> {
         let mut builder = tx.pool.get();
         let mut taken = 0;
-        for batch in netmesh_wire::batches(events) {
+        for batch in netmesh_wire::batches_of(events) {
             let Ok(batch) = batch else { break };
             let result = if tx.is_blocked() {
                 Err(self.blocked(tx, Blocked::Credit))
@@ -191,12 +195,12 @@ impl Inner {
     /// Builds and records one packet whose events fit (`len` bytes on the wire).
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    fn send_one(
+    fn send_one<E: AsEvent>(
         &self,
         tx: &TxGen,
         stream: &TxStream,
         stream_id: u64,
-        events: &[Bytes],
+        events: &[E],
         flags: PacketFlags,
         len: usize,
         builder: &mut PacketBuilder,
@@ -222,7 +226,7 @@ impl Inner {
         } else {
             let sequence = stream.next_seq.fetch_add(1, Ordering::Relaxed);
             let packet = builder
-                .try_build(stream_id, sequence, events, flags)
+                .try_build_events(stream_id, sequence, events, flags, 0)
                 .map_err(build_error)?;
             (packet, sequence)
         };
@@ -241,13 +245,13 @@ impl Inner {
     }
 
     /// A reliable packet: its sequence from the stream's retransmit buffer, its events
-    /// kept there (Bytes clones) until acknowledged.
-    fn build_reliable(
+    /// kept there (`Bytes` by reference count, anything else copied) until acknowledged.
+    fn build_reliable<E: AsEvent>(
         &self,
         tx: &TxGen,
         stream: &TxStream,
         stream_id: u64,
-        events: &[Bytes],
+        events: &[E],
         flags: PacketFlags,
         builder: &mut PacketBuilder,
     ) -> Result<(Bytes, u64), SendError> {
@@ -270,7 +274,7 @@ impl Inner {
         }
         let sequence = buffer.next_seq();
         let packet = builder
-            .try_build(stream_id, sequence, events, flags)
+            .try_build_events(stream_id, sequence, events, flags, 0)
             .map_err(build_error)?;
         let now = self.now();
         if buffer.is_empty() {
@@ -279,7 +283,7 @@ impl Inner {
                 .store(self.nanos(now).max(1), Ordering::Relaxed);
         }
         // Cannot fail: the buffer has room and the sequence is its next one.
-        let _ = buffer.push(sequence, events, now);
+        let _ = buffer.push_events(sequence, events, now);
         Ok((packet, sequence))
     }
 
