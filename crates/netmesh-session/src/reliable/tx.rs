@@ -741,7 +741,7 @@ mod tests {
             .zip(&shared)
             .all(|(k, s)| k.as_ptr() == s.as_ptr()));
 
-        let mut buffer = vec![7u8; 10];
+        let mut buffer = [7u8; 10];
         let slices: Vec<&[u8]> = vec![&buffer[..4], &buffer[4..4], &buffer[4..]];
         tx.push_events(1, &slices, now).unwrap();
         let kept = tx.get(1).unwrap().to_vec();
