@@ -277,7 +277,7 @@ fn fire_and_forget_send_events_from_a_buffer_allocate_nothing() {
     link.pump();
     let buffer: Vec<u8> = (0..=255).collect();
     let events: Vec<&[u8]> = buffer.chunks(64).collect();
-    let mut send = |link: &mut Link| {
+    let send = |link: &mut Link| {
         let sent = counting(|| {
             link.client
                 .send_events(1, &events, PacketFlags::NONE)
