@@ -11,11 +11,14 @@
 //! 1. create it: [`Session::connect`] (initiator: send the msg1 it returns) or
 //!    [`Session::accept`] (responder, from a received msg1: send the msg2 it returns);
 //! 2. send events from any number of threads with [`Session::send`] or
-//!    [`Session::send_batch`], and put each returned datagram on the wire; on
+//!    [`Session::send_batch`] (or their `_events` forms, which take slices of your own
+//!    buffers), and put each returned datagram on the wire; on
 //!    [`SendError::Blocked`] wait until [`Session::credit_generation`] moves;
-//! 3. hand every datagram from the peer to [`Session::handle_datagram`] and act on the
-//!    [`Received`] it returns (events of a fire-and-forget stream, or a [`Delivery`]
-//!    of in-order packets of a reliable stream to drain);
+//! 3. hand every datagram from the peer to [`Session::handle_datagram`], or the
+//!    datagrams of one receive call to one [`Session::receive_batch`] (what is per
+//!    session is then done once per batch), and act on the [`Received`] each returns
+//!    (events of a fire-and-forget stream, or a [`Delivery`] of in-order packets of a
+//!    reliable stream to drain);
 //! 4. after each `handle_datagram` and `handle_timeout`, send everything
 //!    [`Session::poll_transmit`] returns and drain [`Session::poll_delivery`];
 //! 5. call [`Session::handle_timeout`] at [`Session::poll_timeout`], and read
