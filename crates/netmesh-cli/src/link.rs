@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use netmesh_session::{
     Event as SessionEvent, PeerKind, Prologue, Psk, PublicKey, Responder, StaticKeypair,
 };
-use netmesh_udp::{Accept, ConnectError, Endpoint, EndpointConfig, Event, Peer, PeerId};
+use netmesh_udp::{
+    Accept, ConnectError, Endpoint, EndpointConfig, Event, EventHandler, Peer, PeerId,
+};
 use netmesh_wire::AsEvent;
 use serde_json::json;
 
@@ -30,7 +32,15 @@ pub(crate) struct NodeConfig {
     pub(crate) psk: Psk,
     /// The mesh prologue's `(initiator_id, responder_id)`; `None`: the empty prologue.
     pub(crate) mesh: Option<(u64, u64)>,
+    /// Where what arrives goes: `None` queues it for [`Node::next`]; a handler takes it
+    /// on the endpoint's receive (and timer) threads instead, which spares a thread
+    /// handoff per packet and lets receive buffers be reused at once. A handler must be
+    /// quick and must not send (see [`EndpointConfig::on_event`]).
+    pub(crate) handler: Option<Handler>,
 }
+
+/// Takes what a node reports, on the node's own threads.
+pub(crate) type Handler = Arc<dyn Fn(Incoming) + Send + Sync>;
 
 /// What a node reports, as the commands need it.
 pub(crate) enum Incoming {
@@ -140,6 +150,23 @@ impl PeerHandle {
     }
 }
 
+/// An endpoint's event as the commands need it.
+fn incoming(event: Event, send_timeout: Duration) -> Incoming {
+    match event {
+        Event::Connected(peer) => Incoming::Connected(PeerHandle { peer, send_timeout }),
+        Event::Delivery(delivery) => Incoming::Delivery {
+            peer: delivery.peer(),
+            reliable: delivery.header().flags.is_reliable(),
+            events: delivery,
+        },
+        Event::Session {
+            event: SessionEvent::StreamLoss { count, .. },
+            ..
+        } => Incoming::Lost { count },
+        _ => Incoming::Other,
+    }
+}
+
 /// One endpoint and how it handshakes.
 pub(crate) struct Node {
     endpoint: Endpoint,
@@ -162,13 +189,16 @@ impl Node {
             responder: Arc::new(Responder::new(keypair, &config.psk)),
             prologue,
         });
-        let endpoint_config = EndpointConfig {
+        let mut endpoint_config = EndpointConfig {
             accept,
             // Deliveries queued for the command's thread: room for bursts while it checks.
             event_queue: 4096,
             ..EndpointConfig::new(config.bind)
         };
         let send_timeout = endpoint_config.send_timeout;
+        endpoint_config.on_event = config
+            .handler
+            .map(|handler| EventHandler::new(move |event| handler(incoming(event, send_timeout))));
         let endpoint = Endpoint::bind(endpoint_config)?;
         Ok(Self {
             endpoint,
@@ -205,25 +235,11 @@ impl Node {
         })
     }
 
-    /// The next thing that happened, waiting up to `wait`.
+    /// The next thing that happened, waiting up to `wait` (nothing ever, when the node
+    /// was bound with a [`Handler`]).
     pub(crate) fn next(&self, wait: Duration) -> Option<Incoming> {
-        let incoming = match self.endpoint.recv_event(wait)? {
-            Event::Connected(peer) => Incoming::Connected(PeerHandle {
-                peer,
-                send_timeout: self.send_timeout,
-            }),
-            Event::Delivery(delivery) => Incoming::Delivery {
-                peer: delivery.peer(),
-                reliable: delivery.header().flags.is_reliable(),
-                events: delivery,
-            },
-            Event::Session {
-                event: SessionEvent::StreamLoss { count, .. },
-                ..
-            } => Incoming::Lost { count },
-            _ => Incoming::Other,
-        };
-        Some(incoming)
+        let event = self.endpoint.recv_event(wait)?;
+        Some(incoming(event, self.send_timeout))
     }
 
     /// Adds the endpoint's counters to `report`: `rejected` and the details.

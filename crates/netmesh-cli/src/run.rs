@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::args::{BenchArgs, ListenArgs, MeshIds, SendArgs, Shape};
 use crate::events::{self, Counts, PeerCheck, Verdict};
-use crate::link::{Incoming, Node, NodeConfig, PeerHandle, PeerKey};
+use crate::link::{Handler, Incoming, Node, NodeConfig, PeerHandle, PeerKey};
 use crate::report::{Report, Span};
 use crate::{say, Failure};
 
@@ -282,6 +283,86 @@ impl Receiver {
     }
 }
 
+/// A [`Receiver`] fed on a node's receive thread (see [`Checked::handler`]), and what
+/// the command's thread reads from it while it waits.
+#[derive(Debug, Default)]
+struct Checked {
+    receiver: Mutex<Receiver>,
+    /// Events delivered so far: the waiting thread's progress, read without the lock.
+    fresh: AtomicU64,
+}
+
+/// What a node's receive thread tells the command's thread.
+enum Signal {
+    /// A peer's handshake completed.
+    Connected(PeerHandle),
+    /// The expected number of events arrived.
+    Done,
+}
+
+impl Checked {
+    /// A handler that checks every delivery where it arrives, counts lost reliable
+    /// sequences, and signals [`Signal::Done`] once `expect` events arrived (and, with
+    /// `connected`, every peer whose handshake completed).
+    fn handler(
+        self: &Arc<Self>,
+        expect: Option<u64>,
+        connected: bool,
+    ) -> (Handler, mpsc::Receiver<Signal>) {
+        let (signal, signals) = mpsc::channel();
+        let checked = Arc::clone(self);
+        let handler = move |incoming| match incoming {
+            Incoming::Delivery {
+                peer,
+                reliable,
+                events,
+            } => {
+                // Locked once per packet; the packet's buffer is released after.
+                let fresh =
+                    checked
+                        .receiver()
+                        .deliver(peer, reliable, events.packet().event_slices());
+                drop(events);
+                if fresh > 0 {
+                    let before = checked.fresh.fetch_add(fresh, Ordering::Relaxed);
+                    if expect.is_some_and(|expect| before < expect && before + fresh >= expect) {
+                        // The command's thread may be gone already: nothing to tell then.
+                        let _ = signal.send(Signal::Done);
+                    }
+                }
+            }
+            Incoming::Lost { count } => checked.receiver().lost_reliable += count,
+            Incoming::Connected(peer) if connected => {
+                let _ = signal.send(Signal::Connected(peer));
+            }
+            Incoming::Connected(_) | Incoming::Other => {}
+        };
+        (Arc::new(handler), signals)
+    }
+
+    fn receiver(&self) -> MutexGuard<'_, Receiver> {
+        // A panic while checking would leave whole counts behind: report them all the same.
+        self.receiver.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn fresh(&self) -> u64 {
+        self.fresh.load(Ordering::Relaxed)
+    }
+}
+
+/// Waits up to [`TICK`] for a signal.
+fn wait_signal(signals: &mpsc::Receiver<Signal>) -> Option<Signal> {
+    match signals.recv_timeout(TICK) {
+        Ok(signal) => Some(signal),
+        Err(RecvTimeoutError::Timeout) => None,
+        Err(RecvTimeoutError::Disconnected) => {
+            // The node is gone (not while a command runs): wait all the same.
+            thread::sleep(TICK);
+            None
+        }
+    }
+}
+
 fn node_config(mesh: MeshIds, initiator: bool) -> Option<(u64, u64)> {
     // The prologue names (initiator, responder); node = this side, peer = the other.
     match (mesh.node_id, mesh.peer_id) {
@@ -294,11 +375,14 @@ fn node_config(mesh: MeshIds, initiator: bool) -> Option<(u64, u64)> {
 pub(crate) fn listen(args: &ListenArgs) -> Result<bool, Failure> {
     let keypair = crate::load_keypair(&args.key)?;
     let psk = crate::parse_psk(&args.psk)?;
+    let checked = Arc::new(Checked::default());
+    let (handler, signals) = checked.handler(args.expect, args.reply > 0);
     let node = Node::bind(NodeConfig {
         bind: args.bind,
         keypair: Some(keypair),
         psk,
         mesh: node_config(args.mesh, false),
+        handler: Some(handler),
     })?;
     say(&format!("listening on {}", node.local_addr()))?;
 
@@ -308,9 +392,9 @@ pub(crate) fn listen(args: &ListenArgs) -> Result<bool, Failure> {
         .or(args.expect.map(|_| Duration::from_secs(10)));
     let bar = progress(args.expect, "listen");
     let stop = Arc::new(AtomicBool::new(false));
-    let mut receiver = Receiver::default();
     let mut repliers = Vec::new();
     let mut last_progress = Instant::now();
+    let mut seen = 0;
     let mut done_at: Option<Instant> = None;
     let mut timed_out = false;
     loop {
@@ -333,44 +417,31 @@ pub(crate) fn listen(args: &ListenArgs) -> Result<bool, Failure> {
                 break;
             }
         }
-        match node.next(TICK) {
-            Some(Incoming::Connected(peer)) => {
-                if args.reply > 0 {
-                    let (shape, total, stop) = (args.shape, args.reply, stop.clone());
-                    repliers.push(thread::spawn(move || {
-                        let sent = send_all(&peer, total, shape, 1, &stop);
-                        if sent.is_ok() {
-                            peer.wait_settled(&stop, Duration::from_secs(10));
-                        }
-                        sent
-                    }));
+        // Deliveries are checked on the node's receive thread; this one waits, replies
+        // and keeps time.
+        if let Some(Signal::Connected(peer)) = wait_signal(&signals) {
+            let (shape, total, stop) = (args.shape, args.reply, stop.clone());
+            repliers.push(thread::spawn(move || {
+                let sent = send_all(&peer, total, shape, 1, &stop);
+                if sent.is_ok() {
+                    peer.wait_settled(&stop, Duration::from_secs(10));
                 }
-            }
-            Some(Incoming::Delivery {
-                peer,
-                reliable,
-                events,
-            }) => {
-                let fresh = receiver.deliver(peer, reliable, events.packet().event_slices());
-                if fresh > 0 {
-                    last_progress = Instant::now();
-                    bar.inc(fresh);
-                }
-            }
-            Some(Incoming::Lost { count, .. }) => receiver.lost_reliable += count,
-            Some(Incoming::Other) | None => {}
+                sent
+            }));
         }
-        if done_at.is_none() {
-            if let Some(expect) = args.expect {
-                if receiver.counts().events >= expect {
-                    done_at = Some(Instant::now());
-                }
-            }
+        let fresh = checked.fresh();
+        if fresh > seen {
+            seen = fresh;
+            last_progress = Instant::now();
+            bar.set_position(fresh);
+        }
+        if done_at.is_none() && args.expect.is_some_and(|expect| fresh >= expect) {
+            done_at = Some(Instant::now());
         }
     }
     stop.store(true, Ordering::Relaxed);
     bar.finish_and_clear();
-    let mut report = receiver.report(args.expect);
+    let mut report = checked.receiver().report(args.expect);
     node.add_stats(&mut report);
     report.extra("timed_out", timed_out);
     let mut ok = report.ok;
@@ -400,6 +471,7 @@ pub(crate) fn send(args: &SendArgs) -> Result<bool, Failure> {
         keypair: None,
         psk,
         mesh: node_config(args.mesh, true),
+        handler: None,
     })?;
     let timeout = Duration::from_secs_f64(args.timeout);
     let peer = node.connect(args.to, peer_key, timeout)?;
@@ -486,17 +558,24 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<bool, Failure> {
     let public = keypair.public_key();
     let psk = netmesh_session::Psk::new(rand_psk()?);
     let localhost = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let checked = Arc::new(Checked::default());
+    let (handler, signals) = checked.handler(Some(args.events), false);
     let listener = Node::bind(NodeConfig {
         bind: localhost,
         keypair: Some(keypair),
         psk: psk.clone(),
         mesh: None,
+        handler: Some(handler),
     })?;
+    // The sending side reports nothing bench looks at: dropped where it arises, so
+    // that no queue of it can fill and hold up the sender's receive thread.
+    let ignore: Handler = Arc::new(|_| {});
     let sender = Node::bind(NodeConfig {
         bind: localhost,
         keypair: None,
         psk,
         mesh: None,
+        handler: Some(ignore),
     })?;
     let timeout = Duration::from_secs_f64(args.timeout);
     let peer = sender.connect(listener.local_addr(), public, timeout)?;
@@ -516,38 +595,34 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<bool, Failure> {
         })
     };
     let bar = progress(Some(args.events), "bench");
-    let mut receiver = Receiver::default();
+    // Deliveries are checked on the listener's receive thread; this one only waits.
     let mut last_progress = Instant::now();
+    let mut seen = 0;
     let mut timed_out = false;
-    while receiver.counts().events < args.events {
+    while checked.fresh() < args.events {
         if last_progress.elapsed() > timeout {
             timed_out = true;
             break;
         }
-        if let Some(Incoming::Delivery {
-            peer,
-            reliable,
-            events,
-        }) = listener.next(TICK)
-        {
-            let fresh = receiver.deliver(peer, reliable, events.packet().event_slices());
-            if fresh > 0 {
-                last_progress = Instant::now();
-                bar.inc(fresh);
-            }
+        let _ = wait_signal(&signals);
+        let fresh = checked.fresh();
+        if fresh > seen {
+            seen = fresh;
+            last_progress = Instant::now();
+            bar.set_position(fresh);
         }
     }
     // Let the last ACKs reach the sender, then stop it if it still waits.
     let linger_until = Instant::now() + LINGER;
     while !sending.is_finished() && Instant::now() < linger_until {
-        let _ = listener.next(TICK);
+        thread::sleep(TICK / 5);
     }
     stop.store(true, Ordering::Relaxed);
     bar.finish_and_clear();
     let (_, settled) = sending
         .join()
         .unwrap_or_else(|_| Err(Failure::Error("the sender thread panicked".into())))?;
-    let mut report = receiver.report(Some(args.events));
+    let mut report = checked.receiver().report(Some(args.events));
     listener.add_stats(&mut report);
     let mut sent = Report::default();
     sender.add_stats(&mut sent);
@@ -660,5 +735,85 @@ mod tests {
         assert_eq!(report.out_of_order, 0);
         assert_eq!(report.extra["reordered_fire_and_forget"], 1);
         assert!(report.ok);
+    }
+
+    #[test]
+    fn the_handler_counts_reliable_losses_and_signals_only_deliveries() {
+        let checked = Arc::new(Checked::default());
+        let (handler, signals) = checked.handler(Some(1), true);
+        handler(Incoming::Lost { count: 3 });
+        handler(Incoming::Other);
+        assert!(signals.try_recv().is_err(), "no events arrived");
+        assert_eq!(checked.fresh(), 0);
+        let report = checked.receiver().report(Some(1));
+        assert_eq!(report.lost, 4, "3 given up, 1 expected and missing");
+        assert!(!report.ok);
+    }
+
+    #[test]
+    fn deliveries_are_checked_on_the_receive_thread_and_done_is_signalled_once() {
+        let keypair = netmesh_session::StaticKeypair::generate().unwrap();
+        let public = keypair.public_key();
+        let psk = netmesh_session::Psk::new([5; 32]);
+        let localhost = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let total = 5000;
+        let checked = Arc::new(Checked::default());
+        let (handler, signals) = checked.handler(Some(total), false);
+        let listener = Node::bind(NodeConfig {
+            bind: localhost,
+            keypair: Some(keypair),
+            psk: psk.clone(),
+            mesh: None,
+            handler: Some(handler),
+        })
+        .unwrap();
+        let sender = Node::bind(NodeConfig {
+            bind: localhost,
+            keypair: None,
+            psk,
+            mesh: None,
+            handler: None,
+        })
+        .unwrap();
+        let peer = sender
+            .connect(listener.local_addr(), public, Duration::from_secs(5))
+            .unwrap();
+        let shape = Shape {
+            size: 100,
+            streams: 3,
+            reliable: true,
+            pace: 0.0,
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        send_all(&peer, total, shape, 2, &stop).unwrap();
+        assert!(
+            matches!(
+                signals.recv_timeout(Duration::from_secs(10)),
+                Ok(Signal::Done)
+            ),
+            "all {total} events arrive within 10 s"
+        );
+        assert_eq!(checked.fresh(), total);
+        assert!(listener.next(Duration::ZERO).is_none(), "nothing is queued");
+        // Events sent again after Done are checked (as duplicates), but signal nothing.
+        peer.send(0, &events(0, [0]), false).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while checked.receiver().counts().duplicates == 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert!(signals.try_recv().is_err(), "Done is signalled once");
+        let report = checked.receiver().report(Some(total));
+        assert_eq!(
+            (
+                report.events,
+                report.lost,
+                report.duplicates,
+                report.corrupt
+            ),
+            (total, 0, 1, 0)
+        );
+        assert_eq!(report.out_of_order, 0);
+        assert_eq!(report.bytes, total * 100);
+        assert!(!report.ok, "the duplicate fails the run");
     }
 }
