@@ -122,6 +122,37 @@ impl<B: Backend> PacketCipher<B> {
         Ok((counter, tag))
     }
 
+    /// [`seal_in_place_detached`](Self::seal_in_place_detached) with a counter taken
+    /// alone ([`TxCounter::take_single`]), not from this thread's lease: for packets a
+    /// thread seals rarely.
+    ///
+    /// # Errors
+    ///
+    /// As [`seal_in_place_detached`](Self::seal_in_place_detached).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_cipher::PacketCipher;
+    ///
+    /// let cipher: PacketCipher = PacketCipher::new(&[9; 32], 7);
+    /// let mut data = *b"ping";
+    /// let (counter, _tag) = cipher.seal_in_place_detached_single(b"aad", &mut data)?;
+    /// assert_eq!(counter, 0);
+    /// # Ok::<(), netmesh_cipher::CipherError>(())
+    /// ```
+    pub fn seal_in_place_detached_single(
+        &self,
+        aad: &[u8],
+        data: &mut [u8],
+    ) -> Result<(u64, [u8; TAG_SIZE]), CipherError> {
+        let counter = self.counter.take_single()?;
+        let tag = self
+            .backend
+            .seal_in_place(&nonce_for(self.prefix, counter), aad, data)?;
+        Ok((counter, tag))
+    }
+
     /// Seals `buf` in place: encrypts it, appends the tag and returns the counter used.
     ///
     /// # Errors

@@ -217,6 +217,33 @@ impl TxCounter {
             .unwrap_or_else(|_| self.lease(1).map(|(first, _)| first))
     }
 
+    /// One value straight from the shared sequence, without a lease: for a thread that
+    /// seals rarely (a timer's heartbeat, a receive thread's acknowledgement), whose lease
+    /// would sit mostly unused and leave a gap of up to 15 values that the receiver's
+    /// credit watermark waits on. Costs one atomic read-modify-write; unique like
+    /// [`take`](Self::take)'s values (leases come from the same sequence).
+    ///
+    /// # Errors
+    ///
+    /// [`CipherError::CounterExhausted`] once [`MAX_COUNTER`] has been handed out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_cipher::TxCounter;
+    ///
+    /// let counter = TxCounter::new();
+    /// assert_eq!(counter.take()?, 0); // this thread leases 0..16
+    /// let other = counter.clone();
+    /// let single = std::thread::spawn(move || other.take_single()).join().unwrap()?;
+    /// assert_eq!(single, 16); // after the lease, and no lease left behind
+    /// assert_eq!(counter.take()?, 1);
+    /// # Ok::<(), netmesh_cipher::CipherError>(())
+    /// ```
+    pub fn take_single(&self) -> Result<u64, CipherError> {
+        self.lease(1).map(|(first, _)| first)
+    }
+
     /// `take` when the most recent lease is not this counter's or is used up.
     #[cold]
     #[inline(never)]

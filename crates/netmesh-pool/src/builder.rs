@@ -57,6 +57,8 @@ struct BuilderState {
     channel_hash: u16,
     /// The pool that made this builder (0: none); a pool takes back only its own.
     pool_id: u64,
+    /// The next build takes its counter alone (see [`PacketBuilder::single_counter`]).
+    single: bool,
 }
 
 impl PacketBuilder {
@@ -125,6 +127,7 @@ impl PacketBuilder {
                 origin_hash,
                 channel_hash: 0,
                 pool_id,
+                single: false,
             }),
         };
         crate::residue::scrub_stack();
@@ -210,6 +213,31 @@ impl PacketBuilder {
     #[must_use]
     pub fn max_events_for_size(&self, avg_event_size: usize) -> usize {
         MAX_PAYLOAD_SIZE / avg_event_size.saturating_add(EVENT_LEN_PREFIX)
+    }
+
+    /// Makes the next build (any kind) take its nonce counter alone, straight from the
+    /// shared counter, instead of from this thread's lease of 16: for packets a thread
+    /// sends rarely (a timer's heartbeat, a control message), whose lease would sit
+    /// mostly unused and leave the receiver a gap of counters it waits on. Returns the
+    /// builder, for chaining.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_pool::PacketPool;
+    ///
+    /// let pool = PacketPool::new(2, &[6; 32], 4);
+    /// let mut data = pool.get();
+    /// let _first = data.build_heartbeat(); // counter 0: this thread leases 0..16
+    /// let other = std::thread::scope(|s| {
+    ///     s.spawn(|| pool.get().single_counter().build_heartbeat()).join().unwrap()
+    /// });
+    /// // Counter 16, and the other thread holds no lease of 17..32.
+    /// assert_eq!(netmesh_wire::nonce_counter(&other[12..24].try_into().unwrap()), 16);
+    /// ```
+    pub fn single_counter(&mut self) -> &mut Self {
+        self.state.single = true;
+        self
     }
 
     /// Whether `events` fit one packet (payload size and event count).
@@ -578,7 +606,11 @@ impl PacketBuilder {
         write_payload(payload);
         let cipher = &state.cipher;
         // On error the packet buffer is dropped: its bytes go back with the chunk.
-        let (counter, tag) = cipher.seal_in_place_detached(&header.aad(), payload)?;
+        let (counter, tag) = if std::mem::take(&mut state.single) {
+            cipher.seal_in_place_detached_single(&header.aad(), payload)?
+        } else {
+            cipher.seal_in_place_detached(&header.aad(), payload)?
+        };
         tag_out.copy_from_slice(&tag);
         NetHeader::write_nonce_to(head, &compose_nonce(cipher.session_prefix(), counter));
         Ok(packet.freeze())

@@ -349,7 +349,9 @@ impl Inner {
         let Some(tx) = self.tx.load_full() else {
             return;
         };
-        let built = tx.pool.get().try_build_subprotocol(
+        // Control packets are sealed by timer and receive threads, a few at a time: a
+        // counter each, not a lease whose unused rest the peer's watermark would wait on.
+        let built = tx.pool.get().single_counter().try_build_subprotocol(
             CONTROL_STREAM,
             0,
             events,
@@ -368,10 +370,11 @@ impl Inner {
             return;
         };
         let payload = self.control_event(&[nack.next_expected, nack.missing_bitmap]);
-        let built = tx
-            .pool
-            .get()
-            .try_build(stream_id, 0, &[payload], PacketFlags::NACK);
+        let built =
+            tx.pool
+                .get()
+                .single_counter()
+                .try_build(stream_id, 0, &[payload], PacketFlags::NACK);
         if let Ok(packet) = built {
             self.counters.control_sent.fetch_add(1, Ordering::Relaxed);
             self.queue(packet);
@@ -384,6 +387,7 @@ impl Inner {
             return;
         };
         let mut builder = tx.pool.get();
+        builder.single_counter();
         let built = if marked {
             builder.try_build_subprotocol(
                 0,
@@ -409,10 +413,12 @@ impl Inner {
         let Some(tx) = self.tx.load_full() else {
             return;
         };
-        let built = tx
-            .pool
-            .get()
-            .try_build(stream_id, sequence, events, PacketFlags::RELIABLE);
+        let built = tx.pool.get().single_counter().try_build(
+            stream_id,
+            sequence,
+            events,
+            PacketFlags::RELIABLE,
+        );
         if let Ok(packet) = built {
             self.counters.retransmits.fetch_add(1, Ordering::Relaxed);
             self.queue_data(&tx, packet);
