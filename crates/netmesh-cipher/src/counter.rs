@@ -55,7 +55,9 @@ static NEXT_ID: StaticAtomicU64 = StaticAtomicU64::new(1);
 /// - values of different threads interleave in blocks of up to 16, so a receiver sees
 ///   them reordered by up to about `16 x threads` (its window is 1024);
 /// - a lease left partly unused (its thread stops sending, or it fell too far behind the
-///   other threads' leases and was dropped) leaves a gap: those values are never used.
+///   other threads' leases and was dropped) leaves a gap: those values are never used;
+/// - leases end at multiples of [`COUNTER_LEASE`]: after a value taken alone
+///   ([`take_single`](Self::take_single)) the next lease is shorter.
 ///
 /// A lease is dropped rather than used once other threads have leased counters 512 or
 /// more beyond it, so a thread that slept does not send packets the receiver's replay
@@ -296,7 +298,17 @@ impl TxCounter {
         // writes of one atomic are totally ordered whatever the memory ordering; the
         // counter publishes no other memory.
         // `MAX_COUNTER + 1 == u64::MAX`: the sum never overflows.
-        let end_from = |first: u64| first + max.min(MAX_COUNTER + 1 - first);
+        // A lease ends at a multiple of its size even when a single value taken before
+        // it left `next` unaligned: senders judge from a counter alone whether it was
+        // the last of its lease (netmesh-session's credit check does).
+        let end_from = |first: u64| {
+            let want = if max == COUNTER_LEASE {
+                COUNTER_LEASE - first % COUNTER_LEASE
+            } else {
+                max
+            };
+            first + want.min(MAX_COUNTER + 1 - first)
+        };
         let first = self
             .shared
             .next
@@ -361,6 +373,25 @@ mod tests {
     use std::thread;
 
     use super::*;
+
+    #[test]
+    fn a_lease_after_a_single_value_ends_at_the_next_multiple_of_the_lease() {
+        let counter = TxCounter::new();
+        let single = |c: &TxCounter| {
+            let c = c.clone();
+            thread::spawn(move || c.take_single()).join().unwrap()
+        };
+        assert_eq!(single(&counter), Ok(0));
+        // This thread's lease is 1..16, not 1..17.
+        let taken: Vec<u64> = (1..COUNTER_LEASE)
+            .map(|_| counter.take().unwrap())
+            .collect();
+        assert_eq!(taken, (1..COUNTER_LEASE).collect::<Vec<_>>());
+        assert_eq!(single(&counter), Ok(COUNTER_LEASE));
+        // The next lease starts after that single value and ends at 32.
+        assert_eq!(counter.take(), Ok(COUNTER_LEASE + 1));
+        assert_eq!(single(&counter), Ok(2 * COUNTER_LEASE));
+    }
 
     #[test]
     fn clones_share_and_new_counters_are_independent() {

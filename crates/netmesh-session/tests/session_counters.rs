@@ -48,13 +48,17 @@ fn heartbeats_from_a_timer_thread_leave_no_counter_gap() {
     let event = [Bytes::from_static(b"data")];
     let mut now = start;
     for round in 0..20 {
-        // Data from this thread, a whole lease of counters at a time (a lease left
-        // partly unused for a second is a gap too: that one is the sender's choice),
-        // and timers (heartbeats, credit) from another thread, in turns.
-        for _ in 0..netmesh_cipher::COUNTER_LEASE {
+        // Data from this thread up to the end of a lease (leases end at multiples of
+        // COUNTER_LEASE; a lease left partly unused for a second is a gap too, but that
+        // one is the sender's choice), and timers (heartbeats, credit) from another
+        // thread, in turns.
+        loop {
             let sent = a.send(1, &event, PacketFlags::NONE).unwrap();
             b.handle_datagram(sent.datagram.expect("within credit"), now)
                 .unwrap();
+            if (sent.counter + 1) % netmesh_cipher::COUNTER_LEASE == 0 {
+                break;
+            }
         }
         now += config.heartbeat_interval + Duration::from_millis(round);
         std::thread::scope(|s| {
