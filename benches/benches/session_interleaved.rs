@@ -6,30 +6,16 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use netmesh_benches::{
-    median, session_pair, time_block, Shape, BLOCK, KEY, RECEIVE_BATCH, SESSION,
+    median, session_pair, split_off_one_buffer, time_block, Shape, BLOCK, KEY, RECEIVE_BATCH,
+    SESSION,
 };
 use netmesh_pool::{PacketOpener, ThreadLocalPool};
 use netmesh_session::PeerKind;
 use netmesh_wire::PacketFlags;
 
 const ROUNDS: usize = 101;
-
-/// `datagrams` copied into one receive buffer and cut off with `split_to`, as a receive
-/// loop leaves them: `BytesMut`s, each the caller's alone, opened in place. (Frozen into
-/// `Bytes`, pieces of one buffer share one reference count, so they would be opened from
-/// copies.)
-fn received(datagrams: &[Bytes]) -> Vec<BytesMut> {
-    let mut buffer = BytesMut::with_capacity(datagrams.iter().map(Bytes::len).sum());
-    datagrams
-        .iter()
-        .map(|d| {
-            buffer.extend_from_slice(d);
-            buffer.split_to(d.len())
-        })
-        .collect()
-}
 
 fn main() {
     println!("session / bare pool, per packet (median of {ROUNDS} interleaved rounds of {BLOCK})");
@@ -102,21 +88,21 @@ fn main() {
                     source.get().build(1, sequence, &events, PacketFlags::NONE)
                 })
                 .collect();
-            let mut plain = received(&plain).into_iter();
+            let mut plain = split_off_one_buffer(&plain).into_iter();
             let sessioned: Vec<Bytes> = (0..BLOCK)
                 .map(|_| {
                     let sent = sender.send(1, &events, PacketFlags::NONE).expect("sends");
                     sent.datagram.expect("no credit limit")
                 })
                 .collect();
-            let mut sessioned = received(&sessioned).into_iter();
+            let mut sessioned = split_off_one_buffer(&sessioned).into_iter();
             let batched: Vec<Bytes> = (0..BLOCK)
                 .map(|_| {
                     let sent = sender.send(1, &events, PacketFlags::NONE).expect("sends");
                     sent.datagram.expect("no credit limit")
                 })
                 .collect();
-            let batched = received(&batched);
+            let batched = split_off_one_buffer(&batched);
             let base = time_block(|_| {
                 let d = plain.next().expect("one per call");
                 black_box(opener.open(d).map(|p| p.event_count())).ok();

@@ -12,23 +12,12 @@
     clippy::cast_possible_truncation,
     clippy::cast_precision_loss
 )]
-use bytes::{Bytes, BytesMut};
-use netmesh_benches::{session_pair, Shape, KEY, SESSION};
+use bytes::Bytes;
+use netmesh_benches::{session_pair, split_off_one_buffer, Shape, KEY, SESSION};
 use netmesh_pool::{PacketOpener, ThreadLocalPool};
 use netmesh_wire::PacketFlags;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-
-fn received(datagrams: &[Bytes]) -> Vec<BytesMut> {
-    let mut buffer = BytesMut::with_capacity(datagrams.iter().map(Bytes::len).sum());
-    datagrams
-        .iter()
-        .map(|d| {
-            buffer.extend_from_slice(d);
-            buffer.split_to(d.len())
-        })
-        .collect()
-}
 
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
@@ -74,7 +63,7 @@ fn main() {
                 })
                 .collect()
         };
-        let ds = received(&ds);
+        let ds = split_off_one_buffer(&ds);
         clock += Duration::from_millis(25);
         receiver.handle_timeout(clock);
         while receiver.poll_transmit().is_some() {}

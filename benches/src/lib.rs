@@ -188,6 +188,22 @@ pub fn session_pair(now: Instant) -> (netmesh_session::Session, netmesh_session:
     (a, b)
 }
 
+/// `datagrams` copied into one receive buffer and cut off with `split_to`, as a receive
+/// loop leaves them: `BytesMut`s, each the caller's alone, opened in place. (Frozen into
+/// `Bytes`, pieces of one buffer share one reference count, so they would be opened from
+/// copies.)
+#[must_use]
+pub fn split_off_one_buffer(datagrams: &[Bytes]) -> Vec<BytesMut> {
+    let mut buffer = BytesMut::with_capacity(datagrams.iter().map(Bytes::len).sum());
+    datagrams
+        .iter()
+        .map(|d| {
+            buffer.extend_from_slice(d);
+            buffer.split_to(d.len())
+        })
+        .collect()
+}
+
 /// A datagram as a socket read leaves it: unshared, reference-counted storage (not a
 /// Vec-backed `Bytes`, whose first slice would allocate its shared header).
 #[must_use]

@@ -116,10 +116,7 @@ impl<B: Backend> PacketCipher<B> {
         data: &mut [u8],
     ) -> Result<(u64, [u8; TAG_SIZE]), CipherError> {
         let counter = self.counter.take()?;
-        let tag = self
-            .backend
-            .seal_in_place(&nonce_for(self.prefix, counter), aad, data)?;
-        Ok((counter, tag))
+        self.seal_under(counter, aad, data)
     }
 
     /// [`seal_in_place_detached`](Self::seal_in_place_detached) with a counter taken
@@ -147,6 +144,17 @@ impl<B: Backend> PacketCipher<B> {
         data: &mut [u8],
     ) -> Result<(u64, [u8; TAG_SIZE]), CipherError> {
         let counter = self.counter.take_single()?;
+        self.seal_under(counter, aad, data)
+    }
+
+    /// Seals `data` under `counter`, which the caller took from this cipher's counter.
+    #[inline(always)]
+    fn seal_under(
+        &self,
+        counter: u64,
+        aad: &[u8],
+        data: &mut [u8],
+    ) -> Result<(u64, [u8; TAG_SIZE]), CipherError> {
         let tag = self
             .backend
             .seal_in_place(&nonce_for(self.prefix, counter), aad, data)?;
