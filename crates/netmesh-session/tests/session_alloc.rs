@@ -7,13 +7,12 @@
 // Test harness: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use netmesh_session::{
-    PeerKind, Prologue, Psk, Received, Responder, Session, SessionConfig, StaticKeypair,
-};
+mod support;
+
+use netmesh_session::{PeerKind, Received, Session, SessionConfig};
 use netmesh_testkit::alloc::{counting, reset, totals, CountingAllocator};
 use netmesh_wire::PacketFlags;
 
@@ -64,26 +63,9 @@ struct Link {
 
 impl Link {
     fn new(form: Form) -> Self {
-        let key = StaticKeypair::generate().unwrap();
-        let psk = Psk::new([4; 32]);
         let now = Instant::now();
-        let (client, msg1) = Session::connect(
-            SessionConfig::default(),
-            &key.public_key(),
-            &psk,
-            &Prologue::Empty,
-            now,
-        )
-        .unwrap();
-        let (server, msg2) = Session::accept(
-            SessionConfig::default(),
-            Arc::new(Responder::new(&key, &psk)),
-            &msg1,
-            &Prologue::Empty,
-            now,
-        )
-        .unwrap();
-        client.handle_datagram(msg2, now).unwrap();
+        let (client, server) =
+            support::established(SessionConfig::default(), SessionConfig::default(), now);
         Self {
             client,
             server,

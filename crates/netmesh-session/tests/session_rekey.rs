@@ -6,14 +6,13 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use netmesh_session::sim::{LinkConfig, SimLink, VirtualClock};
-use netmesh_session::{
-    Event, Prologue, Psk, Received, Responder, SendError, Session, SessionConfig, StaticKeypair,
-};
+mod support;
+
+use netmesh_session::{Event, Received, SendError, SessionConfig};
 use netmesh_wire::{NetHeader, PacketFlags};
 
 const THRESHOLD: u64 = 5000;
@@ -54,8 +53,6 @@ fn rekeys_every_5000_counters_and_never_reuses_a_nonce() {
         rekey_after: THRESHOLD,
         ..SessionConfig::default()
     };
-    let key = StaticKeypair::generate().unwrap();
-    let psk = Psk::new([1; 32]);
     let link_config = LinkConfig {
         loss: 0.01,
         reorder: 0.02,
@@ -66,23 +63,7 @@ fn rekeys_every_5000_counters_and_never_reuses_a_nonce() {
     let (mut c2s, mut s2c) = (Nonces::default(), Nonces::default());
     let mut clock = VirtualClock::new();
     let now = clock.now();
-    let (client, msg1) = Session::connect(
-        config.clone(),
-        &key.public_key(),
-        &psk,
-        &Prologue::Empty,
-        now,
-    )
-    .unwrap();
-    let (server, msg2) = Session::accept(
-        config,
-        Arc::new(Responder::new(&key, &psk)),
-        &msg1,
-        &Prologue::Empty,
-        now,
-    )
-    .unwrap();
-    client.handle_datagram(msg2, now).unwrap();
+    let (client, server) = support::established(config.clone(), config, now);
     let first_id = client.session_id().unwrap();
 
     let mut next_event = [0u64; 2];

@@ -13,10 +13,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use netmesh_pool::OpenError;
-use netmesh_session::{
-    Blocked, PeerKind, Prologue, Psk, Received, RecvError, Responder, SendError, Session,
-    SessionConfig, StaticKeypair,
-};
+mod support;
+
+use netmesh_session::{Blocked, PeerKind, Received, RecvError, SendError, SessionConfig};
 use netmesh_wire::PacketFlags;
 
 const THREADS: u64 = 4;
@@ -26,30 +25,12 @@ const EVENTS_PER_PACKET: usize = 4;
 #[test]
 #[allow(clippy::too_many_lines)]
 fn four_sender_threads_never_leave_the_replay_window() {
-    let key = StaticKeypair::generate().unwrap();
-    let psk = Psk::new([5; 32]);
     let now = Instant::now();
-    let (client, msg1) = Session::connect(
-        SessionConfig::default(),
-        &key.public_key(),
-        &psk,
-        &Prologue::Empty,
-        now,
-    )
-    .unwrap();
     let server_config = SessionConfig {
         credit_window: 128,
         ..SessionConfig::default()
     };
-    let (server, msg2) = Session::accept(
-        server_config,
-        Arc::new(Responder::new(&key, &psk)),
-        &msg1,
-        &Prologue::Empty,
-        now,
-    )
-    .unwrap();
-    client.handle_datagram(msg2, now).unwrap();
+    let (client, server) = support::established(SessionConfig::default(), server_config, now);
     let client = Arc::new(client);
     let server = Arc::new(server);
 
