@@ -714,10 +714,9 @@ impl Shared {
         // A packet of the session proposed to replace this one: the first that
         // authenticates under it makes the replacement.
         let candidate = is_packet
-            .then(|| datagram.get(24..32))
+            .then(|| NetHeader::peek_session_id(&datagram))
             .flatten()
             .and_then(|id| {
-                let id = u64::from_le_bytes(id.try_into().ok()?);
                 let candidate = lock(&peer.candidate).clone()?;
                 (candidate.session.session_id() == Some(id)).then_some(candidate)
             });

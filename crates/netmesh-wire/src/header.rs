@@ -317,6 +317,49 @@ impl NetHeader {
         crate::nonce_counter(&self.nonce)
     }
 
+    /// The session id of a datagram's header (bytes 24..32), read without parsing or
+    /// checking the rest: to pick the keys a datagram is to be opened with. `None` when
+    /// the datagram is shorter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_wire::NetHeader;
+    ///
+    /// let bytes = NetHeader::heartbeat(0x0102_0304).to_bytes();
+    /// assert_eq!(NetHeader::peek_session_id(&bytes), Some(0x0102_0304));
+    /// assert_eq!(NetHeader::peek_session_id(&bytes[..31]), None);
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn peek_session_id(datagram: &[u8]) -> Option<u64> {
+        datagram
+            .get(SESSION_ID_OFFSET..SESSION_ID_OFFSET + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_le_bytes)
+    }
+
+    /// The nonce counter of a datagram's header (bytes 16..24), read without parsing or
+    /// checking the rest. `None` when the datagram is shorter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_wire::{compose_nonce, NetHeader, PacketFlags};
+    ///
+    /// let header = NetHeader::new(1, 0, 0, compose_nonce([9; 4], 77), 0, 0, PacketFlags::NONE);
+    /// assert_eq!(NetHeader::peek_nonce_counter(&header.to_bytes()), Some(77));
+    /// assert_eq!(NetHeader::peek_nonce_counter(&[0; 23]), None);
+    /// ```
+    #[inline]
+    #[must_use]
+    pub fn peek_nonce_counter(datagram: &[u8]) -> Option<u64> {
+        datagram
+            .get(NONCE_OFFSET..SESSION_ID_OFFSET)
+            .and_then(|b| <[u8; NONCE_SIZE]>::try_from(b).ok())
+            .map(|nonce| crate::nonce_counter(&nonce))
+    }
+
     /// The nonce's session prefix (header bytes 12..16).
     ///
     /// # Examples

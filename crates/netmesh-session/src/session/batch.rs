@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use arc_swap::Guard;
 
-use netmesh_wire::{HEADER_SIZE, TAG_SIZE};
+use netmesh_wire::{NetHeader, HEADER_SIZE, TAG_SIZE};
 
 use super::gen::{RxGen, RxKeys, Which};
 use super::streams::{lock, RxStream};
@@ -140,7 +140,7 @@ impl<'s> ReceiveBatch<'s> {
         let Some(keys) = self.keys.as_ref().and_then(|(_, keys)| keys.as_deref()) else {
             return Err(RecvError::NotEstablished);
         };
-        let session_id = le64(datagram.as_bytes(), 24);
+        let session_id = NetHeader::peek_session_id(datagram.as_bytes()).unwrap_or(0);
         let (gen, which) = keys.select(session_id);
         let packet = match datagram.open_with(&gen.opener) {
             Ok(packet) => packet,
@@ -296,11 +296,4 @@ impl std::fmt::Debug for ReceiveBatch<'_> {
             )
             .finish_non_exhaustive()
     }
-}
-
-fn le64(bytes: &[u8], at: usize) -> u64 {
-    bytes
-        .get(at..at + 8)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map_or(0, u64::from_le_bytes)
 }

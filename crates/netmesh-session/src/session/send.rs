@@ -8,8 +8,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use netmesh_pool::{BuildError, PacketBuilder};
 use netmesh_wire::{
-    AsEvent, FrameCodec, PacketFlags, EVENT_LEN_PREFIX, HEADER_SIZE, MAX_EVENTS_PER_PACKET,
-    MAX_PAYLOAD_SIZE, TAG_SIZE,
+    AsEvent, FrameCodec, NetHeader, PacketFlags, EVENT_LEN_PREFIX, HEADER_SIZE,
+    MAX_EVENTS_PER_PACKET, MAX_PAYLOAD_SIZE, TAG_SIZE,
 };
 
 use super::gen::TxGen;
@@ -20,12 +20,9 @@ use super::{
 };
 use crate::reliable::{RetransmitBuffer, RetransmitConfig};
 
-/// Header bytes 16..24: the nonce counter.
+/// The nonce counter of a packet this session built (`u64::MAX` if it were too short).
 fn counter_of(packet: &[u8]) -> u64 {
-    packet
-        .get(16..24)
-        .and_then(|b| <[u8; 8]>::try_from(b).ok())
-        .map_or(u64::MAX, u64::from_le_bytes)
+    NetHeader::peek_nonce_counter(packet).unwrap_or(u64::MAX)
 }
 
 fn build_error(error: BuildError) -> SendError {
