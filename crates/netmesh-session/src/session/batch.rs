@@ -240,12 +240,7 @@ impl<'s> ReceiveBatch<'s> {
         let inner = self.inner;
         let packets = run.end - run.first;
         let Some(stream) = inner.rx_streams.get_or_insert(run.stream_id, RxStream::new) else {
-            // Beyond max_streams: delivered, counted without per-stream accounting.
-            let c = &inner.counters;
-            c.packets_received.fetch_add(packets, Ordering::Relaxed);
-            c.events_received.fetch_add(run.events, Ordering::Relaxed);
-            c.bytes_received.fetch_add(run.bytes, Ordering::Relaxed);
-            c.events_delivered.fetch_add(run.events, Ordering::Relaxed);
+            inner.count_untracked(packets, run.events, run.bytes);
             return;
         };
         let mut ff = lock(&stream.tracker);

@@ -10,8 +10,7 @@ use netmesh_wire::{NackPayload, NetHeader, WireError, HEADER_SIZE, MAGIC, TAG_SI
 
 use super::control::{words, Credit};
 use super::gen::{RxGen, RxKeys, TxGen};
-use super::stats::Counters;
-use super::streams::{lock, FfRx, ReliableRx, RxStream};
+use super::streams::{lock, ReliableRx, RxStream};
 use super::{
     Delivery, Event, Inner, PeerKind, Received, RecvError, ACK_SUBPROTOCOL, CLOSED, CONTROL_STREAM,
     CREDIT_SUBPROTOCOL, ESTABLISHED, GRANT_SUBPROTOCOL, HANDSHAKING, NETMESH_HELLO_SUBPROTOCOL,
@@ -31,11 +30,6 @@ impl Inner {
     /// Counts a refused datagram by kind; returns the error.
     #[cold]
     pub(super) fn rejected(&self, error: RecvError) -> RecvError {
-        self.count_rejection(&error);
-        error
-    }
-
-    pub(super) fn count_rejection(&self, error: &RecvError) {
         let c = &self.counters;
         let counter = match error {
             RecvError::NotNetmesh(_) => &c.rejected_not_netmesh,
@@ -49,6 +43,7 @@ impl Inner {
             RecvError::NotEstablished | RecvError::Closed => &c.rejected_state,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        error
     }
 
     /// Everything about a datagram that needs no key: `Ok(Some(_))` when it was not a
@@ -165,27 +160,29 @@ impl Inner {
     }
 
     /// Counts one unreliable packet on its stream; returns whether it was a duplicate.
-    pub(super) fn track_unreliable(
-        &self,
-        stream_id: u64,
-        sequence: u64,
-        events: u16,
-        len: usize,
-    ) -> bool {
-        if let Some(stream) = self.rx_streams.get_or_insert(stream_id, RxStream::new) {
-            let mut ff = lock(&stream.tracker);
-            track(&mut ff, sequence, events, len, &self.counters)
-        } else {
-            // Beyond max_streams: delivered, counted without per-stream accounting.
-            let c = &self.counters;
-            c.packets_received.fetch_add(1, Ordering::Relaxed);
-            c.events_received
-                .fetch_add(u64::from(events), Ordering::Relaxed);
-            c.bytes_received.fetch_add(len as u64, Ordering::Relaxed);
-            c.events_delivered
-                .fetch_add(u64::from(events), Ordering::Relaxed);
-            false
+    fn track_unreliable(&self, stream_id: u64, sequence: u64, events: u16, len: usize) -> bool {
+        let Some(stream) = self.rx_streams.get_or_insert(stream_id, RxStream::new) else {
+            self.count_untracked(1, u64::from(events), len as u64);
+            return false;
+        };
+        let mut ff = lock(&stream.tracker);
+        ff.traffic.packet(events, len);
+        if ff.tracker.on_packet(sequence) == TrackOutcome::Duplicate {
+            self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+            return true;
         }
+        ff.traffic.events_delivered += u64::from(events);
+        false
+    }
+
+    /// Counts packets delivered on a stream beyond `max_streams`, which has no
+    /// per-stream accounting.
+    pub(super) fn count_untracked(&self, packets: u64, events: u64, bytes: u64) {
+        let c = &self.counters;
+        c.packets_received.fetch_add(packets, Ordering::Relaxed);
+        c.events_received.fetch_add(events, Ordering::Relaxed);
+        c.bytes_received.fetch_add(bytes, Ordering::Relaxed);
+        c.events_delivered.fetch_add(events, Ordering::Relaxed);
     }
 
     fn reliable_rx<'a>(&self, stream: &'a RxStream) -> &'a Mutex<ReliableRx> {
@@ -677,25 +674,6 @@ impl Inner {
         self.send_heartbeat(true);
         self.bump_credit();
     }
-}
-
-/// Counts one unreliable packet in its stream's tracker; returns whether it was a
-/// duplicate.
-pub(super) fn track(
-    ff: &mut FfRx,
-    sequence: u64,
-    events: u16,
-    len: usize,
-    counters: &Counters,
-) -> bool {
-    ff.traffic.packet(events, len);
-    let outcome = ff.tracker.on_packet(sequence);
-    if outcome == TrackOutcome::Duplicate {
-        counters.duplicates.fetch_add(1, Ordering::Relaxed);
-        return true;
-    }
-    ff.traffic.events_delivered += u64::from(events);
-    false
 }
 
 /// A header error as the kind of refusal it is.
