@@ -13,11 +13,10 @@ impl IncomingDatagram for Bytes {}
 impl IncomingDatagram for BytesMut {}
 
 // The sealing trait gives the session what it needs of either form, monomorphized: no
-// enum to match per packet.
+// enum to match per packet. Every form the pool opens will do.
 #[allow(private_interfaces)]
 mod sealed {
-    use bytes::{Bytes, BytesMut};
-    use netmesh_pool::{OpenError, OpenedPacket, PacketOpener};
+    use netmesh_pool::{Datagram, OpenError, OpenedPacket, PacketOpener};
 
     pub trait Sealed {
         #[doc(hidden)]
@@ -27,24 +26,13 @@ mod sealed {
         fn open_with(self, opener: &PacketOpener) -> Result<OpenedPacket, OpenError>;
     }
 
-    impl Sealed for Bytes {
+    impl<D: Datagram> Sealed for D {
         fn as_bytes(&self) -> &[u8] {
             self
         }
 
-        #[inline(always)]
-        fn open_with(self, opener: &PacketOpener) -> Result<OpenedPacket, OpenError> {
-            opener.open(self)
-        }
-    }
-
-    impl Sealed for BytesMut {
-        fn as_bytes(&self) -> &[u8] {
-            self
-        }
-
-        // The caller's alone, even when split off a larger receive buffer: opened in
-        // place, no copy (freezing it first would make it shared).
+        // A `BytesMut` is the caller's alone, even when split off a larger receive
+        // buffer: opened in place, no copy (freezing it first would make it shared).
         #[inline(always)]
         fn open_with(self, opener: &PacketOpener) -> Result<OpenedPacket, OpenError> {
             opener.open(self)
