@@ -606,7 +606,9 @@ impl PacketBuilder {
         write_payload(payload);
         let cipher = &state.cipher;
         // On error the packet buffer is dropped: its bytes go back with the chunk.
-        let (counter, tag) = if std::mem::take(&mut state.single) {
+        // Read, and written only when set: no store to the builder's state per packet.
+        let (counter, tag) = if state.single {
+            state.single = false;
             cipher.seal_in_place_detached_single(&header.aad(), payload)?
         } else {
             cipher.seal_in_place_detached(&header.aad(), payload)?
