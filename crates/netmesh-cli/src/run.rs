@@ -125,6 +125,34 @@ fn send_share(
     Ok(span)
 }
 
+/// What a sending thread ends with: when its events left, and whether sending settled.
+type SenderOutcome = Result<(Span, bool), Failure>;
+
+/// Sends `total` events with `shape` from `threads` threads on a thread of its own, then
+/// waits up to `timeout` for sending to settle.
+fn spawn_sender(
+    peer: &PeerHandle,
+    total: u64,
+    shape: Shape,
+    threads: u64,
+    stop: &Arc<AtomicBool>,
+    timeout: Duration,
+) -> thread::JoinHandle<SenderOutcome> {
+    let (peer, stop) = (peer.clone(), Arc::clone(stop));
+    thread::spawn(move || {
+        let span = send_all(&peer, total, shape, threads, &stop)?;
+        let settled = peer.wait_settled(&stop, timeout);
+        Ok((span, settled))
+    })
+}
+
+/// The sending thread's outcome; its panic as an error.
+fn join_sender(sender: thread::JoinHandle<SenderOutcome>) -> SenderOutcome {
+    sender
+        .join()
+        .unwrap_or_else(|_| Err(Failure::Error("the sender thread panicked".into())))
+}
+
 /// Sends `total` events with `shape` from `threads` threads; returns when all left.
 fn send_all(
     peer: &PeerHandle,
@@ -481,14 +509,7 @@ pub(crate) fn send(args: &SendArgs) -> Result<bool, Failure> {
     let threads = thread::available_parallelism()
         .map_or(1, |n| n.get() as u64)
         .min(2);
-    let sender = {
-        let (peer, stop, shape, total) = (peer.clone(), stop.clone(), args.shape, args.events);
-        thread::spawn(move || {
-            let span = send_all(&peer, total, shape, threads, &stop)?;
-            let settled = peer.wait_settled(&stop, timeout);
-            Ok::<_, Failure>((span, settled))
-        })
-    };
+    let sender = spawn_sender(&peer, args.events, args.shape, threads, &stop, timeout);
     // Meanwhile: replies from the listener, checked like any events.
     let mut replies = Receiver::default();
     let mut last_reply = Instant::now();
@@ -501,9 +522,7 @@ pub(crate) fn send(args: &SendArgs) -> Result<bool, Failure> {
         }
     }
     let at = Instant::now();
-    let (span, settled) = sender
-        .join()
-        .unwrap_or_else(|_| Err(Failure::Error("the sender thread panicked".into())))?;
+    let (span, settled) = join_sender(sender)?;
     // Replies may still be on their way: wait until they go quiet.
     loop {
         let now = Instant::now();
@@ -586,14 +605,7 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<bool, Failure> {
         pace: 0.0,
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let sending = {
-        let (peer, stop, total, threads) = (peer.clone(), stop.clone(), args.events, args.senders);
-        thread::spawn(move || {
-            let span = send_all(&peer, total, shape, threads, &stop)?;
-            let settled = peer.wait_settled(&stop, timeout);
-            Ok::<_, Failure>((span, settled))
-        })
-    };
+    let sending = spawn_sender(&peer, args.events, shape, args.senders, &stop, timeout);
     let bar = progress(Some(args.events), "bench");
     // Deliveries are checked on the listener's receive thread; this one only waits.
     let mut last_progress = Instant::now();
@@ -619,9 +631,7 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<bool, Failure> {
     }
     stop.store(true, Ordering::Relaxed);
     bar.finish_and_clear();
-    let (_, settled) = sending
-        .join()
-        .unwrap_or_else(|_| Err(Failure::Error("the sender thread panicked".into())))?;
+    let (_, settled) = join_sender(sending)?;
     let mut report = checked.receiver().report(Some(args.events));
     listener.add_stats(&mut report);
     let mut sent = Report::default();
