@@ -6,7 +6,7 @@
 //! [`PeerCheck`] judges one sender's whole series: corrupt, duplicated, reordered on a
 //! reliable stream, lost.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 /// Bytes of an event's `le64(s) ‖ le64(i)` prefix, and the smallest event size.
 pub const MIN_EVENT_SIZE: usize = 16;
@@ -257,9 +257,13 @@ pub const MAX_TRACKED_STREAMS: usize = 1 << 16;
 #[derive(Debug)]
 pub struct PeerCheck {
     counts: Counts,
-    /// Bit `j` of the bitmap is index `floor + j`.
+    /// Indices below `floor` are settled; a multiple of 64.
     floor: u64,
-    bits: VecDeque<u64>,
+    /// Bit `i % 64` of word `(i / 64) & mask` is index `i`, for `floor <= i < floor +
+    /// window`: a ring indexed by the index itself, so a check costs no subtraction or
+    /// wrap-around arithmetic, and sliding the floor moves nothing.
+    bits: Box<[u64]>,
+    mask: usize,
     window: u64,
     /// Indices at or above `floor` seen.
     seen_above_floor: u64,
@@ -284,13 +288,24 @@ impl Default for PeerCheck {
 
 impl PeerCheck {
     /// A checker tracking `window` indices (rounded up to a multiple of 64, at least 64).
+    ///
+    /// # Panics
+    ///
+    /// If the window's bitmap cannot be addressed on this platform (more than `usize`
+    /// words).
     #[must_use]
     pub fn with_window(window: u64) -> Self {
+        let window = window.max(64).div_ceil(64) * 64;
+        let words = usize::try_from(window / 64)
+            .expect("the window's bitmap fits memory")
+            .next_power_of_two();
         Self {
             counts: Counts::default(),
             floor: 0,
-            bits: VecDeque::new(),
-            window: window.max(64).div_ceil(64) * 64,
+            // Zeroed pages from the allocator: memory is touched only as indices arrive.
+            bits: vec![0; words].into_boxed_slice(),
+            mask: words - 1,
+            window,
             seen_above_floor: 0,
             lost_below_floor: 0,
             highest: None,
@@ -316,19 +331,12 @@ impl PeerCheck {
             // Everything passed lies below `index`: settled, lost if not seen.
             self.slide_to(index - self.window + 1);
         }
-        let offset = index - self.floor;
-        let (word, bit) = (
-            usize::try_from(offset / 64).unwrap_or(usize::MAX),
-            offset % 64,
-        );
-        if self.bits.len() <= word {
-            self.bits.resize(word + 1, 0);
-        }
-        if self.bits[word] & (1 << bit) != 0 {
+        let (word, bit) = (self.word_of(index), 1u64 << (index % 64));
+        if *word & bit != 0 {
             self.counts.duplicates += 1;
             return Verdict::Duplicate;
         }
-        self.bits[word] |= 1 << bit;
+        *word |= bit;
         self.seen_above_floor += 1;
         self.highest = Some(self.highest.map_or(index, |highest| highest.max(index)));
         self.counts.events += 1;
@@ -374,21 +382,31 @@ impl PeerCheck {
         }
     }
 
+    /// The bitmap word of `index` (which lies in the tracked window).
+    #[inline]
+    fn word_of(&mut self, index: u64) -> &mut u64 {
+        // Truncation is harmless: the word is chosen modulo the (power-of-two) ring size.
+        #[allow(clippy::cast_possible_truncation)]
+        let word = (index / 64) as usize & self.mask;
+        &mut self.bits[word]
+    }
+
     /// Moves the floor up to `new_floor` (rounded up to a whole word), settling every
     /// index it passes: those not seen are lost. O(words tracked), whatever the jump.
     fn slide_to(&mut self, new_floor: u64) {
         let target = new_floor.div_ceil(64) * 64;
-        while self.floor < target {
-            if let Some(word) = self.bits.pop_front() {
-                let seen = u64::from(word.count_ones());
-                self.seen_above_floor -= seen;
-                self.lost_below_floor += 64 - seen;
-                self.floor += 64;
-            } else {
-                self.lost_below_floor += target - self.floor;
-                self.floor = target;
-            }
+        // Only the words of the window can hold marks; beyond them nothing was seen.
+        let tracked_end = self.floor.saturating_add(self.window).min(target);
+        while self.floor < tracked_end {
+            let floor = self.floor;
+            let word = std::mem::take(self.word_of(floor));
+            let seen = u64::from(word.count_ones());
+            self.seen_above_floor -= seen;
+            self.lost_below_floor += 64 - seen;
+            self.floor += 64;
         }
+        self.lost_below_floor += target - self.floor;
+        self.floor = target;
     }
 
     /// The counts so far.
@@ -489,10 +507,10 @@ mod tests {
         assert_eq!(check.lost(), 100);
         assert_eq!(check.check(&event(1, 0, 16), false), Verdict::TooLate);
         assert_eq!(check.counts().late, 1);
-        assert!(check.bits.len() <= 3, "bounded: {} words", check.bits.len());
+        assert_eq!(check.bits.len(), 2, "bounded: the window's words");
         // A far jump settles everything below as lost, without allocating for the gap.
         check.check(&event(1, u64::MAX - 1, 16), false);
-        assert!(check.bits.len() <= 3);
+        assert_eq!(check.bits.len(), 2);
         assert_eq!(check.lost(), u64::MAX - 901, "0..=MAX-1 less the 901 seen");
     }
 
