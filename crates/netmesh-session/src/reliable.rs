@@ -24,4 +24,6 @@ mod tx;
 
 pub use rx::{Outcome, ReceiverConfig, ReceiverStats, ReliableReceiver};
 pub use tracker::{StreamTracker, TrackOutcome, TrackerStats};
-pub use tx::{Resend, RetransmitBuffer, RetransmitConfig, RetransmitError, RetransmitStats};
+pub use tx::{
+    HeldEvents, Resend, RetransmitBuffer, RetransmitConfig, RetransmitError, RetransmitStats,
+};

@@ -388,8 +388,7 @@ impl Session {
 
     /// [`send`](Self::send) for events of any byte container ([`AsEvent`]): slices of
     /// the caller's own buffer cost no reference count per event. A reliable stream
-    /// keeps its events until acknowledged: `Bytes` by reference count, other events
-    /// copied (one buffer per packet).
+    /// keeps a copy of its events until acknowledged (one buffer per packet, reused).
     ///
     /// # Errors
     ///

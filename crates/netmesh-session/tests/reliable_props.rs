@@ -475,7 +475,7 @@ proptest! {
                 (model.acked < model.first_unacked).then_some(model.first_unacked)
             );
             for s in model.first_unacked.saturating_sub(3)..model.next_seq + 3 {
-                prop_assert_eq!(tx.get(s).map(<[Bytes]>::to_vec), model.held.get(&s).map(|h| h.0.clone()));
+                prop_assert_eq!(tx.get(s).map(|held| held.to_vec()), model.held.get(&s).map(|h| h.0.clone()));
             }
         }
     }

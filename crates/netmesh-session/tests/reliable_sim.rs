@@ -123,7 +123,7 @@ fn run(s: &Scenario) -> Outcome {
                 NACK => {
                     let nack = NackPayload::parse(&d).unwrap();
                     for (seq, events) in tx.on_nack(&nack, now).unwrap() {
-                        forward.send(now, data_datagram(stream as u8, seq, events));
+                        forward.send(now, data_datagram(stream as u8, seq, &events.to_vec()));
                     }
                 }
                 ACK => {
@@ -134,7 +134,7 @@ fn run(s: &Scenario) -> Outcome {
         }
         for (stream, tx) in txs.iter_mut().enumerate() {
             for (seq, events) in tx.poll_probe(now) {
-                forward.send(now, data_datagram(stream as u8, seq, events));
+                forward.send(now, data_datagram(stream as u8, seq, &events.to_vec()));
             }
             if let Some(first) = tx.poll_skip(now) {
                 forward.send(now, control(SKIP, stream as u8, &first.to_le_bytes()));

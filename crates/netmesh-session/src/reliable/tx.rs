@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use netmesh_wire::{AsEvent, MissingSequences, NackPayload};
+use bytes::Bytes;
+use netmesh_wire::{AsEvent, FrameCodec, MissingSequences, NackPayload};
 
 use super::ring::SeqRing;
 use super::rx::due;
@@ -31,10 +31,11 @@ pub struct RetransmitConfig {
     /// (tail loss: when the last packets are lost, no later packet reveals the gap to
     /// the receiver, so no NACK comes).
     pub probe_timeout: Duration,
-    /// Event slots a buffer slot keeps allocated once released. A packet with more
-    /// events than this allocates when buffered; fewer keep steady state allocation
-    /// free while bounding what an idle buffer retains (capacity × this × 32 bytes).
-    pub retained_events_per_slot: usize,
+    /// Bytes of frames a buffer slot keeps allocated once released. A packet whose
+    /// frames are larger allocates when buffered (one allocation, freed when it is
+    /// acknowledged); smaller ones keep steady state allocation free, while what an
+    /// idle buffer retains stays bounded (capacity × this).
+    pub retained_bytes_per_slot: usize,
 }
 
 impl RetransmitConfig {
@@ -48,7 +49,7 @@ impl Default for RetransmitConfig {
             capacity: Self::DEFAULT_CAPACITY,
             retransmit_interval: Duration::from_millis(20),
             probe_timeout: Duration::from_millis(50),
-            retained_events_per_slot: 64,
+            retained_bytes_per_slot: 2048,
         }
     }
 }
@@ -105,10 +106,77 @@ pub struct RetransmitStats {
     pub nacked_unsent: u64,
 }
 
-/// One held packet: its events, and when it was last retransmitted.
+/// One held packet's events, as the frames of its payload (`len (u32 LE) ‖ bytes`
+/// each): one buffer per packet, so holding and releasing a packet costs no reference
+/// count per event.
 #[derive(Debug, Default)]
 struct Slot {
-    events: Vec<Bytes>,
+    frames: Vec<u8>,
+    count: usize,
+}
+
+impl Slot {
+    fn held(&self) -> HeldEvents<'_> {
+        HeldEvents {
+            frames: &self.frames,
+            count: self.count,
+        }
+    }
+}
+
+/// The events of one packet a [`RetransmitBuffer`] holds, borrowed from it: copies of
+/// the events pushed, in order.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Instant;
+/// use netmesh_session::reliable::{RetransmitBuffer, RetransmitConfig};
+///
+/// let mut tx = RetransmitBuffer::new(RetransmitConfig::default());
+/// tx.push_events(0, &[&b"ab"[..], b"cdef"], Instant::now())?;
+/// let held = tx.get(0).unwrap();
+/// assert_eq!(held.len(), 2);
+/// assert!(held.iter().eq([&b"ab"[..], b"cdef"]));
+/// assert_eq!(held.frames(), b"\x02\0\0\0ab\x04\0\0\0cdef");
+/// # Ok::<(), netmesh_session::reliable::RetransmitError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldEvents<'a> {
+    frames: &'a [u8],
+    count: usize,
+}
+
+impl<'a> HeldEvents<'a> {
+    /// How many events.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether the packet held no event.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The events, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
+        // Written by `push_events` with the frame codec: every frame is whole.
+        FrameCodec::iter(self.frames).map_while(Result::ok)
+    }
+
+    /// The events as frames, the layout of a packet's payload.
+    #[must_use]
+    pub fn frames(&self) -> &'a [u8] {
+        self.frames
+    }
+
+    /// Copies of the events as `Bytes`.
+    #[must_use]
+    pub fn to_vec(&self) -> Vec<Bytes> {
+        self.iter().map(Bytes::copy_from_slice).collect()
+    }
 }
 
 /// The sender's copy of every unacknowledged packet of one reliable stream, so that a
@@ -164,7 +232,16 @@ pub struct RetransmitBuffer {
     /// When a SKIP was last handed out by `poll_skip`.
     last_skip: Option<Instant>,
     stats: RetransmitStats,
+    /// Buffers of released slots larger than the retained size, for the next pushes:
+    /// a stream whose acknowledgements keep up then allocates nothing, and the memory
+    /// does not pass between the sending and the acknowledging thread's allocator.
+    spare: Vec<Vec<u8>>,
 }
+
+/// Buffers a [`RetransmitBuffer`] keeps spare at most: 8 MB of full packets, kept only
+/// after that many were held at once (acknowledgements arrive in bursts of hundreds of
+/// packets; measured, 64 spares still left an allocation and a page fault per packet).
+const SPARE_BUFFERS: usize = 1024;
 
 impl RetransmitBuffer {
     /// An empty buffer whose first sequence will be 0.
@@ -192,6 +269,7 @@ impl RetransmitBuffer {
             probe_armed: None,
             last_skip: None,
             stats: RetransmitStats::default(),
+            spare: Vec::new(),
         }
     }
 
@@ -249,11 +327,11 @@ impl RetransmitBuffer {
 
     /// The events of held sequence `seq`.
     #[must_use]
-    pub fn get(&self, seq: u64) -> Option<&[Bytes]> {
+    pub fn get(&self, seq: u64) -> Option<HeldEvents<'_>> {
         if seq < self.first_unacked || seq >= self.next_seq {
             return None;
         }
-        self.slots.get(seq).map(|slot| slot.events.as_slice())
+        self.slots.get(seq).map(Slot::held)
     }
 
     /// Records packet `seq`, just sent with `events`, until it is acknowledged.
@@ -289,9 +367,10 @@ impl RetransmitBuffer {
         self.push_events(seq, events, now)
     }
 
-    /// [`push`](Self::push) for any [`AsEvent`]s: `Bytes` are kept by reference count,
-    /// the others copied, all of a packet's into one buffer (two allocations: the
-    /// buffer and its shared reference count).
+    /// [`push`](Self::push) for any [`AsEvent`]s. The events are copied, all of a
+    /// packet's into one buffer as frames: at most one allocation per packet, none
+    /// while acknowledgements keep up (a released packet's buffer is reused), and
+    /// nothing per event.
     ///
     /// # Errors
     ///
@@ -307,7 +386,7 @@ impl RetransmitBuffer {
     /// let mut tx = RetransmitBuffer::new(RetransmitConfig::default());
     /// let buffer = *b"abcdef";
     /// tx.push_events(0, &[&buffer[..2], &buffer[2..]], Instant::now())?;
-    /// assert_eq!(tx.get(0), Some(&[Bytes::from_static(b"ab"), Bytes::from_static(b"cdef")][..]));
+    /// assert_eq!(tx.get(0).unwrap().to_vec(), [Bytes::from_static(b"ab"), Bytes::from_static(b"cdef")]);
     /// # Ok::<(), RetransmitError>(())
     /// ```
     pub fn push_events<E: AsEvent>(
@@ -339,8 +418,23 @@ impl RetransmitBuffer {
         else {
             return Err(full);
         };
-        slot.events.clear();
-        keep(events, &mut slot.events);
+        let size = FrameCodec::frames_size(events);
+        if slot.frames.capacity() < size {
+            if let Some(spare) = self.spare.pop() {
+                slot.frames = spare;
+            }
+        }
+        slot.frames.clear();
+        slot.frames.reserve_exact(size);
+        for event in events {
+            let event = event.as_ref();
+            // An event longer than u32::MAX fits no packet: the session refuses it
+            // before it gets here.
+            let len = u32::try_from(event.len()).unwrap_or(u32::MAX);
+            slot.frames.extend_from_slice(&len.to_le_bytes());
+            slot.frames.extend_from_slice(event);
+        }
+        slot.count = events.len();
         *last_sent = None;
         if self.is_empty() {
             self.probe_armed = Some(now);
@@ -350,14 +444,19 @@ impl RetransmitBuffer {
         Ok(())
     }
 
-    /// Empties the slots of `from..to` (all held), releasing the `Bytes`.
+    /// Empties the slots of `from..to` (all held); buffers beyond the retained size go
+    /// to the spares, or are freed when those are full.
     fn release(&mut self, from: u64, to: u64) {
-        let retain = self.config.retained_events_per_slot;
+        let retain = self.config.retained_bytes_per_slot;
         for seq in from..to {
             if let Some(slot) = self.slots.get_mut(seq) {
-                slot.events.clear();
-                if slot.events.capacity() > retain {
-                    slot.events.shrink_to(retain);
+                slot.count = 0;
+                slot.frames.clear();
+                if slot.frames.capacity() > retain {
+                    let frames = std::mem::take(&mut slot.frames);
+                    if self.spare.len() < SPARE_BUFFERS {
+                        self.spare.push(frames);
+                    }
                 }
             }
         }
@@ -660,7 +759,7 @@ impl Resend<'_> {
 }
 
 impl<'a> Iterator for Resend<'a> {
-    type Item = (u64, &'a [Bytes]);
+    type Item = (u64, HeldEvents<'a>);
 
     fn next(&mut self) -> Option<Self::Item> {
         for seq in self.sequences.by_ref() {
@@ -692,32 +791,10 @@ impl<'a> Iterator for Resend<'a> {
             };
             *last_sent = Some(self.now);
             self.stats.retransmitted += 1;
-            return Some((seq, slot.events.as_slice()));
+            return Some((seq, slot.held()));
         }
         None
     }
-}
-
-/// `events` as `Bytes` into `out`: `Bytes` cloned, the others copied into one buffer.
-fn keep<E: AsEvent>(events: &[E], out: &mut Vec<Bytes>) {
-    let copied: usize = events
-        .iter()
-        .filter(|e| e.as_shared().is_none())
-        .map(|e| e.as_ref().len())
-        .sum();
-    let mut copies = if copied > 0 {
-        let mut buffer = BytesMut::with_capacity(copied);
-        for event in events.iter().filter(|e| e.as_shared().is_none()) {
-            buffer.extend_from_slice(event.as_ref());
-        }
-        buffer.freeze()
-    } else {
-        Bytes::new()
-    };
-    out.extend(events.iter().map(|event| match event.as_shared() {
-        Some(shared) => shared.clone(),
-        None => copies.split_to(event.as_ref().len()),
-    }));
 }
 
 #[cfg(test)]
@@ -729,45 +806,42 @@ mod tests {
     use super::{RetransmitBuffer, RetransmitConfig};
 
     #[test]
-    fn bytes_are_kept_by_reference_count_and_other_events_copied() {
+    fn events_are_copied_whatever_their_container() {
         let now = Instant::now();
         let mut tx = RetransmitBuffer::new(RetransmitConfig::default());
         let shared = [Bytes::from(vec![1u8; 40]), Bytes::from(vec![2u8; 3])];
         tx.push_events(0, &shared, now).unwrap();
-        let kept = tx.get(0).unwrap();
-        assert_eq!(kept, &shared[..]);
-        assert!(kept
-            .iter()
-            .zip(&shared)
-            .all(|(k, s)| k.as_ptr() == s.as_ptr()));
+        assert_eq!(tx.get(0).unwrap().to_vec(), shared);
 
         let mut buffer = [7u8; 10];
         let slices: Vec<&[u8]> = vec![&buffer[..4], &buffer[4..4], &buffer[4..]];
         tx.push_events(1, &slices, now).unwrap();
-        let kept = tx.get(1).unwrap().to_vec();
-        assert_eq!(kept.iter().map(Bytes::len).collect::<Vec<_>>(), [4, 0, 6]);
         // Copies: the caller's buffer may change at once.
         buffer.fill(0);
-        assert!(kept.iter().all(|event| event.iter().all(|&b| b == 7)));
+        let held = tx.get(1).unwrap();
+        assert_eq!(held.len(), 3);
+        assert_eq!(held.iter().map(<[u8]>::len).collect::<Vec<_>>(), [4, 0, 6]);
+        assert!(held.iter().all(|event| event.iter().all(|&b| b == 7)));
+        assert_eq!(held.frames().len(), 3 * 4 + 10);
     }
 
     #[test]
-    fn released_slots_keep_at_most_the_retained_event_capacity() {
+    fn released_slots_keep_at_most_the_retained_bytes() {
         let mut tx = RetransmitBuffer::new(RetransmitConfig {
-            retained_events_per_slot: 8,
+            retained_bytes_per_slot: 64,
             ..RetransmitConfig::default()
         });
         let now = Instant::now();
         let many = vec![Bytes::from_static(b"e"); 500];
         tx.push(0, &many, now).unwrap();
         tx.push(1, &many[..4], now).unwrap();
-        assert!(tx.slots.get(0).unwrap().events.capacity() >= 500);
+        assert!(tx.slots.get(0).unwrap().frames.capacity() >= 500 * 5);
         tx.ack(2, now).unwrap();
-        assert!(tx.slots.get(0).unwrap().events.capacity() <= 8);
+        assert_eq!(tx.slots.get(0).unwrap().frames.capacity(), 0);
         assert!(
-            tx.slots.get(1).unwrap().events.capacity() >= 4,
+            tx.slots.get(1).unwrap().frames.capacity() >= 4 * 5,
             "small slots keep theirs"
         );
-        assert!(tx.slots.get(0).unwrap().events.is_empty());
+        assert!(tx.get(0).is_none() && tx.slots.get(1).unwrap().frames.is_empty());
     }
 }

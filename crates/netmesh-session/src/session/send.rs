@@ -18,7 +18,7 @@ use super::{
     Blocked, Event, Inner, SendError, Sent, CONTROL_STREAM, ESTABLISHED, GRANT_WINDOW, HANDSHAKING,
     NETMESH_HELLO_SUBPROTOCOL, QUEUE_LIMIT,
 };
-use crate::reliable::{RetransmitBuffer, RetransmitConfig};
+use crate::reliable::{HeldEvents, RetransmitBuffer, RetransmitConfig};
 
 /// The nonce counter of a packet this session built (`u64::MAX` if it were too short).
 fn counter_of(packet: &[u8]) -> u64 {
@@ -241,8 +241,8 @@ impl Inner {
         Ok(self.release(tx, packet, sequence))
     }
 
-    /// A reliable packet: its sequence from the stream's retransmit buffer, its events
-    /// kept there (`Bytes` by reference count, anything else copied) until acknowledged.
+    /// A reliable packet: its sequence from the stream's retransmit buffer, a copy of
+    /// its events kept there until acknowledged.
     fn build_reliable<E: AsEvent>(
         &self,
         tx: &TxGen,
@@ -406,15 +406,19 @@ impl Inner {
     }
 
     /// Re-seals `events` of reliable `stream_id` at `sequence` under the current key.
-    pub(super) fn retransmit(&self, stream_id: u64, sequence: u64, events: &[Bytes]) {
+    pub(super) fn retransmit(&self, stream_id: u64, sequence: u64, events: HeldEvents<'_>) {
         let Some(tx) = self.tx.load_full() else {
             return;
         };
-        let built = tx.pool.get().single_counter().try_build(
+        // One allocation per retransmission (rare next to sends): the builder takes a
+        // slice of events.
+        let events: Vec<&[u8]> = events.iter().collect();
+        let built = tx.pool.get().single_counter().try_build_events(
             stream_id,
             sequence,
-            events,
+            &events,
             PacketFlags::RELIABLE,
+            0,
         );
         if let Ok(packet) = built {
             self.counters.retransmits.fetch_add(1, Ordering::Relaxed);
