@@ -98,5 +98,7 @@ mod shared;
 pub use builder::{BatchPackets, PacketBuilder};
 pub use error::{BuildError, OpenError};
 pub use local::{shared_local_pool, SharedLocalPool, ThreadLocalPool, ThreadLocalPooledBuilder};
-pub use recv::{handshake_payload, Datagram, EventSlices, OpenedPacket, OpenedRef, PacketOpener};
+pub use recv::{
+    handshake_payload, Datagram, EventSlices, OpenedPacket, OpenedRef, PacketOpener, SplitDatagram,
+};
 pub use shared::{PacketPool, PooledBuilder};

@@ -87,8 +87,8 @@ impl PacketOpener {
     /// exactly `event_count` frames. [`open_in_place`](Self::open_in_place) makes the
     /// same checks in the same order and gives the same error for the same bytes.
     ///
-    /// Nothing is changed unless the packet authenticates. The datagram is a [`Bytes`] or
-    /// a [`BytesMut`] (see [`Datagram`]):
+    /// Nothing is changed unless the packet authenticates. The datagram is a [`Bytes`], a
+    /// [`BytesMut`] or a [`SplitDatagram`] (see [`Datagram`]):
     ///
     /// - A [`BytesMut`] is the caller's alone, so it is always decrypted in place, with
     ///   no copy. Cut from a larger receive buffer with `split_to` (a receive loop), it
@@ -98,6 +98,9 @@ impl PacketOpener {
     ///   open it costs none), in `open` itself if it has spare capacity.
     /// - A [`Bytes`] is decrypted in place when nobody else holds its buffer, and copied
     ///   first otherwise.
+    /// - A [`SplitDatagram`] (a `BytesMut` cut from a receive buffer, said so) is opened
+    ///   as a `BytesMut`, and its tag cut off the end instead of the payload being moved
+    ///   over it: one copy of the payload less per packet.
     ///
     /// Header byte 6 (hop_count) is not authenticated by design: forwarders change it.
     ///
@@ -139,7 +142,7 @@ impl PacketOpener {
     pub fn open<D: Datagram>(&self, datagram: D) -> Result<OpenedPacket, OpenError> {
         let sealed = self.check(&datagram)?;
         match datagram.into_exclusive() {
-            Ok(exclusive) => self.open_exclusive(&sealed, exclusive),
+            Ok(exclusive) => self.open_exclusive(&sealed, exclusive, D::CUT_TAG),
             Err(shared) => self.open_copy(&sealed, &shared),
         }
     }
@@ -267,23 +270,30 @@ impl PacketOpener {
     /// Out of line: it allocates anyway, and the in-place paths stay compact.
     #[inline(never)]
     fn open_copy(&self, sealed: &Sealed, shared: &[u8]) -> Result<OpenedPacket, OpenError> {
-        self.open_exclusive(sealed, BytesMut::from(shared))
+        self.open_exclusive(sealed, BytesMut::from(shared), false)
     }
 
-    /// [`unseal`](Self::unseal) in a buffer of its own, then the plaintext moved over the
-    /// tag so that the payload ends where the buffer ends: cutting the front off a
-    /// [`Bytes`] never allocates, cutting its end can (a `Vec`-backed `Bytes` is promoted
-    /// to a shared one to be truncated).
+    /// [`unseal`](Self::unseal) in a buffer of its own. Then either the tag is cut off
+    /// the end (`cut_tag`: free for a buffer already shared, a [`SplitDatagram`]), or the
+    /// plaintext is moved over the tag so that the payload ends where the buffer ends:
+    /// cutting the front off a `Vec`-backed buffer never allocates, cutting its end does
+    /// (it is promoted to a shared one when frozen).
     #[inline]
     fn open_exclusive(
         &self,
         sealed: &Sealed,
         mut buf: BytesMut,
+        cut_tag: bool,
     ) -> Result<OpenedPacket, OpenError> {
         self.unseal(sealed, &mut buf)?;
-        let start = HEADER_SIZE + TAG_SIZE;
-        buf.copy_within(HEADER_SIZE..HEADER_SIZE + sealed.payload_len, start);
-        buf.advance(start);
+        if cut_tag {
+            buf.truncate(HEADER_SIZE + sealed.payload_len);
+            buf.advance(HEADER_SIZE);
+        } else {
+            let start = HEADER_SIZE + TAG_SIZE;
+            buf.copy_within(HEADER_SIZE..HEADER_SIZE + sealed.payload_len, start);
+            buf.advance(start);
+        }
         Ok(OpenedPacket {
             header: sealed.header,
             payload: buf.freeze(),
@@ -308,7 +318,8 @@ struct Sealed {
     payload_len: usize,
 }
 
-/// A received datagram that [`PacketOpener::open`] takes: [`Bytes`] or [`BytesMut`].
+/// A received datagram that [`PacketOpener::open`] takes: [`Bytes`], [`BytesMut`] or
+/// [`SplitDatagram`].
 ///
 /// Sealed: it only tells `open` whether it may decrypt in the datagram's own buffer.
 ///
@@ -330,6 +341,57 @@ pub trait Datagram: sealed::Exclusive {}
 
 impl Datagram for Bytes {}
 impl Datagram for BytesMut {}
+impl Datagram for SplitDatagram {}
+
+/// A datagram cut off a larger receive buffer with `BytesMut::split_to` or `split_off`,
+/// as a receive loop cuts them: [`PacketOpener::open`] decrypts it in place like any
+/// [`BytesMut`], and then cuts the tag off its end instead of moving the payload over
+/// the tag. That saves a copy of the payload per packet, and is free because such a
+/// buffer is shared already; a `BytesMut` that owns a `Vec` of its own (never split)
+/// still opens correctly as a `SplitDatagram`, at the cost of one small allocation.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::{Bytes, BytesMut};
+/// use netmesh_pool::{PacketOpener, PacketPool, SplitDatagram};
+/// use netmesh_wire::PacketFlags;
+///
+/// let pool = PacketPool::new(1, &[9; 32], 77);
+/// let opener = PacketOpener::new(&[9; 32], 77);
+/// let packet = pool.get().build(1, 0, &[Bytes::from_static(b"event")], PacketFlags::NONE);
+/// let mut received = BytesMut::with_capacity(65536);
+/// received.extend_from_slice(&packet);
+/// let datagram = SplitDatagram::new(received.split_to(packet.len()));
+/// assert_eq!(datagram.len(), packet.len());
+/// let opened = opener.open(datagram)?;
+/// assert_eq!(opened.event_slices().collect::<Vec<_>>(), [&b"event"[..]]);
+/// # Ok::<(), netmesh_pool::OpenError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitDatagram(BytesMut);
+
+impl SplitDatagram {
+    /// Wraps a datagram cut off a larger receive buffer.
+    #[must_use]
+    pub fn new(datagram: BytesMut) -> Self {
+        Self(datagram)
+    }
+
+    /// The datagram's buffer.
+    #[must_use]
+    pub fn into_inner(self) -> BytesMut {
+        self.0
+    }
+}
+
+impl std::ops::Deref for SplitDatagram {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
 
 mod sealed {
     use bytes::{Bytes, BytesMut};
@@ -337,6 +399,10 @@ mod sealed {
     /// The conversion behind [`Datagram`](super::Datagram), kept out of the public API.
     #[allow(unreachable_pub)] // Public in a private module: the sealed-trait pattern.
     pub trait Exclusive: std::ops::Deref<Target = [u8]> {
+        /// Whether the opened payload is cut from the end of the buffer (one already
+        /// shared) rather than moved to it.
+        const CUT_TAG: bool = false;
+
         /// The datagram as a buffer only the caller holds, or as shared bytes that must
         /// not be written.
         fn into_exclusive(self) -> Result<BytesMut, Bytes>;
@@ -353,6 +419,15 @@ mod sealed {
         #[inline]
         fn into_exclusive(self) -> Result<BytesMut, Bytes> {
             Ok(self)
+        }
+    }
+
+    impl Exclusive for super::SplitDatagram {
+        const CUT_TAG: bool = true;
+
+        #[inline]
+        fn into_exclusive(self) -> Result<BytesMut, Bytes> {
+            Ok(self.0)
         }
     }
 }

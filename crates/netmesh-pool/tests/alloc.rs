@@ -197,17 +197,22 @@ fn tally(seen: &mut (usize, usize), lens: impl Iterator<Item = usize>) {
     }
 }
 
+/// One receive buffer that the socket filled with every datagram, back to back.
+fn receive_buffer(datagrams: &[Bytes]) -> BytesMut {
+    let mut received = BytesMut::with_capacity(datagrams.iter().map(Bytes::len).sum());
+    for datagram in datagrams {
+        received.extend_from_slice(datagram);
+    }
+    received
+}
+
 #[test]
 fn a_receive_loop_opening_bytes_mut_allocates_nothing_per_datagram() {
     let pool = PacketPool::new(4, &KEY, SESSION);
     let opener = PacketOpener::new(&KEY, SESSION);
     let datagrams = datagrams(&pool, 0, 1_000);
     let total: usize = datagrams.iter().map(Bytes::len).sum();
-    // One receive buffer that the socket filled with every datagram, back to back.
-    let mut received = BytesMut::with_capacity(total);
-    for datagram in &datagrams {
-        received.extend_from_slice(datagram);
-    }
+    let mut received = receive_buffer(&datagrams);
     let start = received.as_ptr() as usize;
     let (allocations, _, seen) = count(|| {
         let mut seen = (0, 0);
@@ -229,6 +234,26 @@ fn a_receive_loop_opening_bytes_mut_allocates_nothing_per_datagram() {
         allocations, 1,
         "allocations over 1k datagrams from one buffer"
     );
+}
+
+#[test]
+fn a_receive_loop_opening_split_datagrams_allocates_nothing_per_datagram() {
+    let pool = PacketPool::new(4, &KEY, SESSION);
+    let opener = PacketOpener::new(&KEY, SESSION);
+    let datagrams = datagrams(&pool, 0, 1_000);
+    let mut received = receive_buffer(&datagrams);
+    let (allocations, _, seen) = count(|| {
+        let mut seen = (0, 0);
+        for datagram in &datagrams {
+            let split = netmesh_pool::SplitDatagram::new(received.split_to(datagram.len()));
+            let opened = opener.open(split).expect("opens");
+            tally(&mut seen, opened.events().map(|event| event.len()));
+        }
+        seen
+    });
+    assert_eq!(seen, EVENTS_OF_1K);
+    // As for plain `BytesMut`: the receive buffer's first split, nothing per datagram.
+    assert_eq!(allocations, 1, "allocations over 1k split datagrams");
 }
 
 #[test]

@@ -577,18 +577,54 @@ fn a_packet_opened_through_one_entry_point_is_a_replay_through_the_others() {
     }
 }
 
-#[test]
-fn a_bytes_mut_is_decrypted_where_it_lies_and_a_shared_bytes_is_left_alone() {
+/// A packet, and a receive buffer holding it and then another datagram.
+fn packet_then_more() -> (Bytes, bytes::BytesMut) {
     let packet = packet_at(0, &sample_events());
     let mut received = bytes::BytesMut::with_capacity(4096);
     received.extend_from_slice(&packet);
     received.extend_from_slice(b"the next datagram");
+    (packet, received)
+}
+
+#[test]
+fn a_bytes_mut_is_decrypted_where_it_lies_and_a_shared_bytes_is_left_alone() {
+    let (packet, mut received) = packet_then_more();
     let start = received.as_ptr() as usize;
     let opener = PacketOpener::new(&KEY, SESSION);
     let opened = opener.open(received.split_to(packet.len())).unwrap();
     assert_eq!(opened.payload().as_ptr() as usize, start + 68 + 16);
     assert_eq!(opened.events().collect::<Vec<_>>(), sample_events());
     assert_eq!(&received[..], b"the next datagram");
+}
+
+#[test]
+fn a_split_datagram_is_opened_where_it_lies_with_the_tag_cut_off() {
+    let (packet, mut received) = packet_then_more();
+    let start = received.as_ptr() as usize;
+    let opener = PacketOpener::new(&KEY, SESSION);
+    let split = netmesh_pool::SplitDatagram::new(received.split_to(packet.len()));
+    let opened = opener.open(split).unwrap();
+    // Not moved: the payload starts right after the header.
+    assert_eq!(opened.payload().as_ptr() as usize, start + 68);
+    assert_eq!(opened.payload().len(), packet.len() - 68 - 16);
+    assert_eq!(opened.events().collect::<Vec<_>>(), sample_events());
+    assert_eq!(&received[..], b"the next datagram");
+
+    // A buffer of its own (never split) opens the same way, and a replay or a forgery
+    // is refused as in any other form.
+    let other = packet_at(1, &sample_events());
+    let own = netmesh_pool::SplitDatagram::new(bytes::BytesMut::from(&other[..]));
+    let opened = opener.open(own.clone()).unwrap();
+    assert_eq!(opened.events().collect::<Vec<_>>(), sample_events());
+    assert!(matches!(opener.open(own), Err(OpenError::Replayed { .. })));
+    let mut forged = bytes::BytesMut::from(&packet_at(2, &sample_events())[..]);
+    forged[70] ^= 1;
+    assert_eq!(
+        opener
+            .open(netmesh_pool::SplitDatagram::new(forged))
+            .map(|_| ()),
+        Err(OpenError::AuthFailed)
+    );
 }
 
 #[test]

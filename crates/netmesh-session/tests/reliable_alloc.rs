@@ -201,7 +201,10 @@ fn full_packets_reuse_released_buffers_and_allocate_only_beyond_the_spares() {
             push(&mut tx, round, now);
         }
     });
-    assert!((1_000 - 64..=1_000 + 16).contains(&allocations), "{allocations}");
+    assert!(
+        (1_000 - 64..=1_000 + 16).contains(&allocations),
+        "{allocations}"
+    );
 }
 
 #[test]

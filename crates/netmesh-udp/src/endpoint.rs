@@ -9,7 +9,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use netmesh_pool::OpenedPacket;
+use netmesh_pool::{OpenedPacket, SplitDatagram};
 use netmesh_session::{
     Prologue, Psk, PublicKey, ReceiveBatch, Received, RecvError, Responder, Session, SessionConfig,
     SessionStats, MAX_CREDIT_WINDOW,
@@ -721,6 +721,8 @@ impl Shared {
                 (candidate.session.session_id() == Some(id)).then_some(candidate)
             });
         let target = candidate.as_ref().unwrap_or(peer);
+        // Cut off the receive buffer: the opener cuts the tag off its end for free.
+        let datagram = SplitDatagram::new(datagram);
         let result = match &candidate {
             Some(candidate) => candidate.session.handle_datagram(datagram, now),
             None => batch.handle(datagram),
