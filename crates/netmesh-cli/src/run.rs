@@ -13,7 +13,7 @@ use bytes::BytesMut;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::args::{BenchArgs, ListenArgs, MeshIds, SendArgs, Shape};
-use crate::events::{self, Counts, PeerCheck, Verdict};
+use crate::events::{self, Counts, PeerCheck};
 use crate::link::{Handler, Incoming, Node, NodeConfig, PeerHandle, PeerKey};
 use crate::report::{Report, Span};
 use crate::{say, Failure};
@@ -225,12 +225,7 @@ impl Receiver {
     ) -> u64 {
         let state = self.peers.entry(peer).or_default();
         state.reliable |= reliable;
-        let mut fresh = 0;
-        for event in events {
-            if let Verdict::Delivered { .. } = state.check.check(event.as_ref(), reliable) {
-                fresh += 1;
-            }
-        }
+        let fresh = state.check.check_all(events, reliable);
         if fresh > 0 {
             self.span.mark();
         }
