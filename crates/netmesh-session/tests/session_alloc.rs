@@ -291,3 +291,31 @@ fn fire_and_forget_send_events_from_a_buffer_allocate_nothing() {
         "{allocations} allocations ({bytes} bytes) for 5000 packets"
     );
 }
+
+/// Sessions retired elsewhere in the process (each drop tells every thread's cache of
+/// key generations to sweep) cost a sender nothing: its cached generation and the
+/// builder it keeps beside it stay.
+#[test]
+fn sessions_dropped_elsewhere_cost_a_sender_no_allocation() {
+    let mut link = Link::new(Form::Bytes);
+    link.pump();
+    let event = [Bytes::from(vec![7u8; 64])];
+    let now = link.now;
+    let mut others: Vec<_> = (0..100)
+        .map(|_| support::established(SessionConfig::default(), SessionConfig::default(), now))
+        .collect();
+    // As long as `per_packet` warms up: past the peer-kind exchange.
+    for _ in 0..20_000 {
+        link.send(&event, PacketFlags::NONE);
+    }
+    reset();
+    for round in 0..10_000 {
+        if round % 100 == 0 {
+            drop(others.pop());
+        }
+        link.send(&event, PacketFlags::NONE);
+    }
+    let (allocations, bytes) = totals();
+    assert!(others.is_empty());
+    assert_eq!(allocations, 0, "{allocations} allocations ({bytes} bytes)");
+}

@@ -20,13 +20,21 @@ static NEXT_UID: AtomicU64 = AtomicU64::new(1);
 /// Generations cached per thread and type: as many sessions as a thread uses in turn.
 const ENTRIES: usize = 4;
 
-/// One thread's cache: `(session uid, version, generation)`.
-pub(crate) struct Cache<T> {
-    entries: Vec<(u64, u64, Arc<T>)>,
+/// One cached generation of one session, and what the thread keeps beside it.
+pub(crate) struct Entry<T: Cached> {
+    uid: u64,
+    version: u64,
+    generation: Arc<T>,
+    local: T::Local,
+}
+
+/// One thread's cache.
+pub(crate) struct Cache<T: Cached> {
+    entries: Vec<Entry<T>>,
     retired_seen: u64,
 }
 
-impl<T> Cache<T> {
+impl<T: Cached> Cache<T> {
     const fn new() -> Self {
         Self {
             entries: Vec::new(),
@@ -37,6 +45,10 @@ impl<T> Cache<T> {
 
 /// The per-thread cache for generations of type `Self`.
 pub(crate) trait Cached: Sized + 'static {
+    /// What a thread keeps beside a cached generation, for
+    /// [`Current::with_local`]; dropped with the entry.
+    type Local: Default;
+
     fn with_cache<R>(f: impl FnOnce(&RefCell<Cache<Self>>) -> R) -> R;
 }
 
@@ -46,12 +58,18 @@ thread_local! {
 }
 
 impl Cached for TxGen {
+    /// A builder of the generation's pool, this thread's own: a send takes no builder
+    /// from the pool's per-thread cache and gives none back.
+    type Local = Option<netmesh_pool::PacketBuilder>;
+
     fn with_cache<R>(f: impl FnOnce(&RefCell<Cache<Self>>) -> R) -> R {
         TX_CACHE.with(f)
     }
 }
 
 impl Cached for RxKeys {
+    type Local = ();
+
     fn with_cache<R>(f: impl FnOnce(&RefCell<Cache<Self>>) -> R) -> R {
         RX_CACHE.with(f)
     }
@@ -107,13 +125,51 @@ impl<T: Cached> Current<T> {
                     let hit = cache
                         .entries
                         .iter()
-                        .find(|(uid, v, _)| *uid == self.uid && *v == version);
-                    if let Some((_, _, generation)) = hit {
-                        return f(Some(generation));
+                        .find(|e| e.uid == self.uid && e.version == version);
+                    if let Some(entry) = hit {
+                        return f(Some(&entry.generation));
                     }
                 }
             }
             self.miss(cell, version, retired, f)
+        })
+    }
+
+    /// [`with`](Self::with), and this thread's [`Cached::Local`] of the generation
+    /// (one that lives for this call only when the cache is busy: a nested call).
+    #[inline]
+    pub(crate) fn with_local<R>(&self, f: impl FnOnce(Option<(&T, &mut T::Local)>) -> R) -> R {
+        let version = self.version.load(Ordering::Acquire);
+        let retired = RETIRED.load(Ordering::Acquire);
+        T::with_cache(|cell| {
+            let find = |cache: &mut Cache<T>| {
+                if cache.retired_seen != retired {
+                    return None;
+                }
+                let index = cache
+                    .entries
+                    .iter()
+                    .position(|e| e.uid == self.uid && e.version == version)?;
+                Some(index)
+            };
+            let mut cache = cell.try_borrow_mut().ok();
+            let mut index = cache.as_deref_mut().and_then(find);
+            if cache.is_some() && index.is_none() {
+                // Not cached yet, or retired generations to sweep first: refreshed, then
+                // found (unless the session has no generation).
+                drop(cache);
+                self.miss(cell, version, retired, |_| ());
+                cache = cell.try_borrow_mut().ok();
+                index = cache.as_deref_mut().and_then(find);
+            }
+            if let (Some(cache), Some(index)) = (cache.as_deref_mut(), index) {
+                let entry = &mut cache.entries[index];
+                return f(Some((&entry.generation, &mut entry.local)));
+            }
+            drop(cache);
+            let fresh = self.swap.load_full();
+            let mut local = T::Local::default();
+            f(fresh.as_deref().map(|generation| (generation, &mut local)))
         })
     }
 
@@ -131,17 +187,35 @@ impl<T: Cached> Current<T> {
         if let Ok(mut cache) = cell.try_borrow_mut() {
             if cache.retired_seen != retired {
                 // Keep only generations someone besides this cache still holds.
-                cache.entries.retain(|(_, _, g)| Arc::strong_count(g) > 1);
+                cache
+                    .entries
+                    .retain(|e| Arc::strong_count(&e.generation) > 1);
                 cache.retired_seen = retired;
             }
-            cache.entries.retain(|(uid, _, _)| *uid != self.uid);
-            if let Some(generation) = &fresh {
+            // This session's entry stays, with what the thread keeps beside it, while it
+            // is current: a sweep for other sessions (any session of the process bumps
+            // `RETIRED`) must not cost it its builder.
+            let own = cache.entries.iter().position(|e| e.uid == self.uid);
+            let current = own.is_some_and(|i| {
+                let entry = &cache.entries[i];
+                entry.version == version
+                    && fresh
+                        .as_ref()
+                        .is_some_and(|g| Arc::ptr_eq(g, &entry.generation))
+            });
+            if let (false, Some(i)) = (current, own) {
+                cache.entries.remove(i);
+            }
+            if let (false, Some(generation)) = (current, &fresh) {
                 if cache.entries.len() >= ENTRIES {
                     cache.entries.remove(0);
                 }
-                cache
-                    .entries
-                    .push((self.uid, version, Arc::clone(generation)));
+                cache.entries.push(Entry {
+                    uid: self.uid,
+                    version,
+                    generation: Arc::clone(generation),
+                    local: T::Local::default(),
+                });
             }
         }
         f(fresh.as_deref())

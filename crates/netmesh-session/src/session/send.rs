@@ -90,13 +90,13 @@ impl Inner {
         self.check_sending()?;
         let stream = self.tx_stream(stream_id)?;
         let len = check_fits(events)?;
-        self.tx.with(|tx| {
-            let tx = tx.ok_or(SendError::NotEstablished)?;
+        self.tx.with_local(|tx| {
+            let (tx, builder) = tx.ok_or(SendError::NotEstablished)?;
             if tx.is_blocked() {
                 return Err(self.blocked(tx, Blocked::Credit));
             }
-            let mut builder = tx.pool.get();
-            self.send_one(tx, stream, stream_id, events, flags, len, &mut builder)
+            let builder = builder.get_or_insert_with(|| tx.pool.acquire());
+            self.send_one(tx, stream, stream_id, events, flags, len, builder)
         })
     }
 
@@ -121,22 +121,24 @@ impl Inner {
                 max: MAX_EVENT,
             }));
         }
-        self.tx.with(|tx| {
-            let tx = tx.ok_or(SendError::NotEstablished)?;
-            self.send_batch_with(tx, stream, stream_id, events, flags, out)
+        self.tx.with_local(|tx| {
+            let (tx, builder) = tx.ok_or(SendError::NotEstablished)?;
+            let builder = builder.get_or_insert_with(|| tx.pool.acquire());
+            self.send_batch_with(tx, builder, stream, stream_id, events, flags, out)
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn send_batch_with<E: AsEvent>(
         &self,
         tx: &TxGen,
+        builder: &mut PacketBuilder,
         stream: &TxStream,
         stream_id: u64,
         events: &[E],
         flags: PacketFlags,
         out: &mut impl Extend<Sent>,
     ) -> Result<usize, SendError> {
-        let mut builder = tx.pool.get();
         let mut taken = 0;
         for batch in netmesh_wire::batches_of(events) {
             let Ok(batch) = batch else { break };
@@ -144,7 +146,7 @@ impl Inner {
                 Err(self.blocked(tx, Blocked::Credit))
             } else {
                 check_fits(batch).and_then(|len| {
-                    self.send_one(tx, stream, stream_id, batch, flags, len, &mut builder)
+                    self.send_one(tx, stream, stream_id, batch, flags, len, builder)
                 })
             };
             match result {
