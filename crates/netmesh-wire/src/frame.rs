@@ -318,9 +318,8 @@ fn frame_len(event: &[u8]) -> [u8; EVENT_LEN_PREFIX] {
 
 /// `dst.copy_from_slice(src)` for slices of equal length, with fixed-size (inlined)
 /// copies up to 64 bytes: two overlapping copies of the largest size class that fits.
-#[inline(always)]
+#[inline]
 fn copy_small(dst: &mut [u8], src: &[u8]) {
-    #[inline(always)]
     fn overlapping<const N: usize>(dst: &mut [u8], src: &[u8]) {
         let n = src.len();
         dst[..N].copy_from_slice(&src[..N]);
