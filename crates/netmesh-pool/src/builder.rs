@@ -426,7 +426,81 @@ impl PacketBuilder {
             })?;
         let len = FrameCodec::frames_size(events);
         let payload_len = payload_len_field(len)?;
-        let header = NetHeader::new(
+        let header = self.data_header(
+            (stream_id, sequence),
+            payload_len,
+            event_count,
+            flags,
+            subprotocol_id,
+        );
+        self.seal(&header, |buf| FrameCodec::write_frames_into(events, buf))
+    }
+
+    /// Builds one encrypted data packet whose payload is `frames`, events already framed
+    /// (`len (u32 LE) ‖ bytes` each, as [`FrameCodec::write_frames_into`] writes them):
+    /// one copy of the whole payload instead of one per event. For a sender that keeps
+    /// its events framed anyway, e.g. a reliable stream's retransmit buffer.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::MalformedFrames`] when `frames` is not exactly `event_count` whole
+    /// frames (checked as a receiver would, before any nonce is used), and the errors of
+    /// [`try_build`](Self::try_build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_pool::{BuildError, PacketBuilder, PacketOpener};
+    /// use netmesh_wire::PacketFlags;
+    ///
+    /// let mut builder = PacketBuilder::with_origin(&[4; 32], 11, 0);
+    /// let frames = b"\x03\0\0\0one\x03\0\0\0two";
+    /// let packet = builder.try_build_framed(3, 0, frames, 2, PacketFlags::NONE, 0)?;
+    /// let opened = PacketOpener::new(&[4; 32], 11).open(packet)?;
+    /// assert_eq!(opened.event_slices().collect::<Vec<_>>(), [&b"one"[..], &b"two"[..]]);
+    /// assert!(matches!(
+    ///     builder.try_build_framed(3, 1, frames, 3, PacketFlags::NONE, 0),
+    ///     Err(BuildError::MalformedFrames(_))
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_build_framed(
+        &mut self,
+        stream_id: u64,
+        sequence: u64,
+        frames: &[u8],
+        event_count: usize,
+        flags: PacketFlags,
+        subprotocol_id: u16,
+    ) -> Result<Bytes, BuildError> {
+        let count =
+            capped_u16(event_count, MAX_EVENTS_PER_PACKET).ok_or(BuildError::TooManyEvents {
+                count: event_count,
+                max: MAX_EVENTS_PER_PACKET,
+            })?;
+        let payload_len = payload_len_field(frames.len())?;
+        FrameCodec::validate_strict(frames, event_count).map_err(BuildError::MalformedFrames)?;
+        let header = self.data_header(
+            (stream_id, sequence),
+            payload_len,
+            count,
+            flags,
+            subprotocol_id,
+        );
+        self.seal(&header, |buf| buf.copy_from_slice(frames))
+    }
+
+    /// The header of a data packet of this builder (its nonce written at sealing).
+    #[inline(always)]
+    fn data_header(
+        &self,
+        (stream_id, sequence): (u64, u64),
+        payload_len: u16,
+        event_count: u16,
+        flags: PacketFlags,
+        subprotocol_id: u16,
+    ) -> NetHeader {
+        NetHeader::new(
             self.state.session_id,
             stream_id,
             sequence,
@@ -437,8 +511,7 @@ impl PacketBuilder {
         )
         .with_origin(self.state.origin_hash)
         .with_channel_hash(self.state.channel_hash)
-        .with_subprotocol(subprotocol_id);
-        self.seal(&header, |buf| FrameCodec::write_frames_into(events, buf))
+        .with_subprotocol(subprotocol_id)
     }
 
     /// Builds an authenticated heartbeat: a bare header and the tag of an empty payload.

@@ -49,6 +49,10 @@ pub enum BuildError {
         /// The largest event a packet can carry: `MAX_PAYLOAD_SIZE - 4`.
         max: usize,
     },
+    /// Pre-framed events ([`PacketBuilder::try_build_framed`](crate::PacketBuilder::try_build_framed))
+    /// that are not exactly the declared number of whole frames.
+    #[error("malformed frames: {0}")]
+    MalformedFrames(#[source] WireError),
     /// The session's TX nonce counter is used up: the session must be re-keyed.
     #[error("TX nonce counter exhausted: re-key the session")]
     CounterExhausted,

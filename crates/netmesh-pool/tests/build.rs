@@ -159,6 +159,62 @@ fn builds_at_each_cap_boundary() {
 }
 
 #[test]
+fn framed_events_build_the_same_packet_and_malformed_frames_use_no_nonce() {
+    let events = vec![
+        Bytes::from_static(b"first"),
+        Bytes::new(),
+        Bytes::from(vec![9; 300]),
+    ];
+    let mut frames = vec![0; FrameCodec::frames_size(&events)];
+    FrameCodec::write_frames_into(&events, &mut frames);
+    let pool = PacketPool::new(1, &KEY, SESSION);
+    let mut b = pool.get();
+    let framed = b
+        .try_build_framed(7, 42, &frames, 3, PacketFlags::RELIABLE, 5)
+        .unwrap();
+    let header = check_packet(&framed, &KEY, SESSION, &events);
+    assert_eq!((header.stream_id, header.sequence), (7, 42));
+    assert_eq!(header.subprotocol_id, 5);
+    // Byte for byte what try_build_subprotocol makes under the next counter, but for
+    // the counter in the nonce and what it encrypts.
+    let built = b
+        .try_build_subprotocol(7, 42, &events, PacketFlags::RELIABLE, 5)
+        .unwrap();
+    assert_eq!(framed.len(), built.len());
+    assert_eq!(counter_of(&built), counter_of(&framed) + 1);
+
+    // Refused before any nonce is used: too few, too many, cut off.
+    for (frames, count) in [
+        (&frames[..], 2),
+        (&frames[..], 4),
+        (&frames[..frames.len() - 1], 3),
+    ] {
+        assert!(matches!(
+            b.try_build_framed(7, 43, frames, count, PacketFlags::NONE, 0),
+            Err(BuildError::MalformedFrames(_))
+        ));
+    }
+    let next = b
+        .try_build_framed(7, 43, &frames, 3, PacketFlags::NONE, 0)
+        .unwrap();
+    assert_eq!(counter_of(&next), counter_of(&built) + 1);
+    assert!(matches!(
+        b.try_build_framed(0, 0, &[0; MAX_PAYLOAD_SIZE + 1], 1, PacketFlags::NONE, 0),
+        Err(BuildError::PayloadTooLarge {
+            len: 8109,
+            max: 8108
+        })
+    ));
+    assert!(matches!(
+        b.try_build_framed(0, 0, &[], MAX_EVENTS_PER_PACKET + 1, PacketFlags::NONE, 0),
+        Err(BuildError::TooManyEvents {
+            count: 2028,
+            max: 2027
+        })
+    ));
+}
+
+#[test]
 #[should_panic(expected = "MAX_EVENTS_PER_PACKET (2027)")]
 fn build_panics_naming_the_event_cap() {
     let pool = PacketPool::new(1, &KEY, SESSION);

@@ -444,6 +444,21 @@ impl RetransmitBuffer {
         Ok(())
     }
 
+    /// Takes back the last push, for a packet that could not be built after its events
+    /// were pushed: the buffer is as before, but for a probe timer that an empty
+    /// buffer does not run.
+    pub(crate) fn retract_last(&mut self) {
+        if self.is_empty() {
+            return;
+        }
+        self.next_seq -= 1;
+        self.stats.pushed -= 1;
+        self.release(self.next_seq, self.next_seq + 1);
+        if self.is_empty() {
+            self.probe_armed = None;
+        }
+    }
+
     /// Empties the slots of `from..to` (all held); buffers beyond the retained size go
     /// to the spares, or are freed when those are full.
     fn release(&mut self, from: u64, to: u64) {
@@ -823,6 +838,30 @@ mod tests {
         assert_eq!(held.iter().map(<[u8]>::len).collect::<Vec<_>>(), [4, 0, 6]);
         assert!(held.iter().all(|event| event.iter().all(|&b| b == 7)));
         assert_eq!(held.frames().len(), 3 * 4 + 10);
+    }
+
+    #[test]
+    fn a_retracted_push_leaves_the_buffer_as_before() {
+        let now = Instant::now();
+        let mut tx = RetransmitBuffer::new(RetransmitConfig::default());
+        tx.retract_last();
+        assert_eq!(
+            (tx.next_seq(), tx.stats().pushed),
+            (0, 0),
+            "nothing to take back"
+        );
+        tx.push_events(0, &[&b"kept"[..]], now).unwrap();
+        let armed = tx.probe_deadline();
+        tx.push_events(1, &[&b"taken back"[..]], now).unwrap();
+        tx.retract_last();
+        assert_eq!((tx.next_seq(), tx.len(), tx.stats().pushed), (1, 1, 1));
+        assert!(tx.get(1).is_none());
+        assert_eq!(tx.probe_deadline(), armed);
+        tx.retract_last();
+        assert!(tx.is_empty());
+        assert_eq!(tx.probe_deadline(), None, "no probe for an empty buffer");
+        tx.push_events(0, &[&b"again"[..]], now).unwrap();
+        assert!(tx.get(0).unwrap().iter().eq([&b"again"[..]]));
     }
 
     #[test]

@@ -272,17 +272,30 @@ impl Inner {
             self.push_event(Event::DeliveryUnconfirmed { stream_id });
         }
         let sequence = buffer.next_seq();
-        let packet = builder
-            .try_build_events(stream_id, sequence, events, flags, 0)
-            .map_err(build_error)?;
         let now = self.now();
-        if buffer.is_empty() {
+        let was_empty = buffer.is_empty();
+        // The events are framed once, into the buffer, and the packet is built from
+        // those frames with one copy.
+        // Room was checked above and the sequence is the buffer's next: a refusal here
+        // would be a sequence at its end, u64::MAX.
+        let pushed = buffer.push_events(sequence, events, now).is_ok();
+        let Some(held) = buffer.get(sequence).filter(|_| pushed) else {
+            return Err(self.blocked(tx, Blocked::RetransmitBuffer));
+        };
+        let built =
+            builder.try_build_framed(stream_id, sequence, held.frames(), held.len(), flags, 0);
+        let packet = match built {
+            Ok(packet) => packet,
+            Err(error) => {
+                buffer.retract_last();
+                return Err(build_error(error));
+            }
+        };
+        if was_empty {
             stream
                 .ack_progress_at
                 .store(self.nanos(now).max(1), Ordering::Relaxed);
         }
-        // Cannot fail: the buffer has room and the sequence is its next one.
-        let _ = buffer.push_events(sequence, events, now);
         Ok((packet, sequence))
     }
 
@@ -412,13 +425,11 @@ impl Inner {
         let Some(tx) = self.tx.load_full() else {
             return;
         };
-        // One allocation per retransmission (rare next to sends): the builder takes a
-        // slice of events.
-        let events: Vec<&[u8]> = events.iter().collect();
-        let built = tx.pool.get().single_counter().try_build_events(
+        let built = tx.pool.get().single_counter().try_build_framed(
             stream_id,
             sequence,
-            &events,
+            events.frames(),
+            events.len(),
             PacketFlags::RELIABLE,
             0,
         );
