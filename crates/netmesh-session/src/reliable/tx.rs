@@ -183,9 +183,11 @@ impl<'a> HeldEvents<'a> {
 /// NACKed packet can be re-sealed under a fresh nonce counter (old sealed bytes are
 /// never resent: their counter may already be admitted or outside the replay window).
 ///
-/// Holds the events as `Bytes` clones (no copy of the data). Slots form a ring indexed
-/// by sequence, grown on demand up to the capacity; each slot keeps its `Vec<Bytes>`
-/// when freed, so steady state allocates nothing per packet. Sans-IO: time is passed in.
+/// Holds a copy of each packet's events, as the frames of its payload, in one buffer per
+/// packet. Slots form a ring indexed by sequence, grown on demand up to the capacity; a
+/// released slot keeps a small buffer and hands a large one to the spares that later
+/// pushes take, so steady state allocates nothing per packet. Sans-IO: time is passed
+/// in.
 ///
 /// Sequences start at 0 and are pushed consecutively. Three positions matter:
 /// `acked` (every sequence below was confirmed received by the peer),
