@@ -288,6 +288,8 @@ impl Default for PeerCheck {
 
 impl PeerCheck {
     /// A checker tracking `window` indices (rounded up to a multiple of 64, at least 64).
+    /// Its bitmap, `window / 8` bytes rounded up to a power of two, is allocated here
+    /// (zeroed pages, touched only as indices arrive): [`DEFAULT_WINDOW`] takes 2 MiB.
     ///
     /// # Panics
     ///
