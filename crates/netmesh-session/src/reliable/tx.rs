@@ -345,6 +345,10 @@ impl RetransmitBuffer {
     /// [`RetransmitError::OutOfOrder`] when `seq` is not [`next_seq`](Self::next_seq),
     /// [`RetransmitError::SequenceExhausted`] for `u64::MAX`. Nothing changes then.
     ///
+    /// # Panics
+    ///
+    /// As [`push_events`](Self::push_events).
+    ///
     /// # Examples
     ///
     /// ```
@@ -377,6 +381,11 @@ impl RetransmitBuffer {
     /// # Errors
     ///
     /// As [`push`](Self::push).
+    ///
+    /// # Panics
+    ///
+    /// If an event is longer than `u32::MAX` bytes, which no frame prefix can express
+    /// (as [`FrameCodec::write_frames_into`]); no packet carries such an event.
     ///
     /// # Examples
     ///
@@ -427,15 +436,8 @@ impl RetransmitBuffer {
             }
         }
         slot.frames.clear();
-        slot.frames.reserve_exact(size);
-        for event in events {
-            let event = event.as_ref();
-            // An event longer than u32::MAX fits no packet: the session refuses it
-            // before it gets here.
-            let len = u32::try_from(event.len()).unwrap_or(u32::MAX);
-            slot.frames.extend_from_slice(&len.to_le_bytes());
-            slot.frames.extend_from_slice(event);
-        }
+        slot.frames.resize(size, 0);
+        FrameCodec::write_frames_into(events, &mut slot.frames);
         slot.count = events.len();
         *last_sent = None;
         if self.is_empty() {
