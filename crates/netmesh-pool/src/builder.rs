@@ -256,6 +256,36 @@ impl PacketBuilder {
             && FrameCodec::calculate_size(events) <= MAX_PAYLOAD_SIZE
     }
 
+    /// Checks that every event fits a packet alone (at most `MAX_EVENT_SIZE` bytes, the
+    /// check of `netmesh_wire::check_event`), as [`build_batch`](Self::build_batch) does
+    /// before it builds anything.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::EventTooLarge`] naming the first event that does not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_pool::{BuildError, PacketBuilder};
+    ///
+    /// assert_eq!(PacketBuilder::check_events(&[&[0u8; 8104][..]]), Ok(()));
+    /// assert_eq!(
+    ///     PacketBuilder::check_events(&[&[0u8; 1][..], &[0; 8105]]),
+    ///     Err(BuildError::EventTooLarge { index: 1, len: 8105, max: 8104 })
+    /// );
+    /// ```
+    pub fn check_events<E: AsRef<[u8]>>(events: &[E]) -> Result<(), BuildError> {
+        for (index, event) in events.iter().enumerate() {
+            if let Err(WireError::EventTooLarge { index, len, max }) =
+                check_event(index, event.as_ref())
+            {
+                return Err(BuildError::EventTooLarge { index, len, max });
+            }
+        }
+        Ok(())
+    }
+
     /// Builds one encrypted data packet.
     ///
     /// # Panics
@@ -418,12 +448,7 @@ impl PacketBuilder {
         flags: PacketFlags,
         subprotocol_id: u16,
     ) -> Result<Bytes, BuildError> {
-        let count = events.len();
-        let event_count =
-            capped_u16(count, MAX_EVENTS_PER_PACKET).ok_or(BuildError::TooManyEvents {
-                count,
-                max: MAX_EVENTS_PER_PACKET,
-            })?;
+        let event_count = event_count_field(events.len())?;
         let len = FrameCodec::frames_size(events);
         let payload_len = payload_len_field(len)?;
         let header = self.data_header(
@@ -473,11 +498,7 @@ impl PacketBuilder {
         flags: PacketFlags,
         subprotocol_id: u16,
     ) -> Result<Bytes, BuildError> {
-        let count =
-            capped_u16(event_count, MAX_EVENTS_PER_PACKET).ok_or(BuildError::TooManyEvents {
-                count: event_count,
-                max: MAX_EVENTS_PER_PACKET,
-            })?;
+        let count = event_count_field(event_count)?;
         let payload_len = payload_len_field(frames.len())?;
         FrameCodec::validate_strict(frames, event_count).map_err(BuildError::MalformedFrames)?;
         let header = self.data_header(
@@ -647,11 +668,7 @@ impl PacketBuilder {
         events: &'a [Bytes],
         flags: PacketFlags,
     ) -> Result<BatchPackets<'a>, BuildError> {
-        for (index, event) in events.iter().enumerate() {
-            if let Err(WireError::EventTooLarge { index, len, max }) = check_event(index, event) {
-                return Err(BuildError::EventTooLarge { index, len, max });
-            }
-        }
+        Self::check_events(events)?;
         Ok(BatchPackets {
             builder: self,
             batches: netmesh_wire::batches(events),
@@ -704,6 +721,15 @@ fn split_header(packet: &mut [u8]) -> (&mut [u8; HEADER_SIZE], &mut [u8]) {
 #[inline]
 fn capped_u16(value: usize, cap: usize) -> Option<u16> {
     u16::try_from(value).ok().filter(|_| value <= cap)
+}
+
+/// An event count as the header's `event_count`, if one packet may declare it.
+#[inline]
+fn event_count_field(count: usize) -> Result<u16, BuildError> {
+    capped_u16(count, MAX_EVENTS_PER_PACKET).ok_or(BuildError::TooManyEvents {
+        count,
+        max: MAX_EVENTS_PER_PACKET,
+    })
 }
 
 /// A payload length as the header's `payload_len`, if it fits one packet.

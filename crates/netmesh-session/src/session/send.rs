@@ -8,8 +8,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use netmesh_pool::{BuildError, PacketBuilder};
 use netmesh_wire::{
-    AsEvent, FrameCodec, NetHeader, PacketFlags, EVENT_LEN_PREFIX, HEADER_SIZE,
-    MAX_EVENTS_PER_PACKET, MAX_PAYLOAD_SIZE, TAG_SIZE,
+    AsEvent, FrameCodec, NetHeader, PacketFlags, HEADER_SIZE, MAX_EVENTS_PER_PACKET,
+    MAX_PAYLOAD_SIZE, TAG_SIZE,
 };
 
 use super::gen::TxGen;
@@ -107,20 +107,9 @@ impl Inner {
         flags: PacketFlags,
         out: &mut impl Extend<Sent>,
     ) -> Result<usize, SendError> {
-        const MAX_EVENT: usize = MAX_PAYLOAD_SIZE - EVENT_LEN_PREFIX;
         self.check_sending()?;
         let stream = self.tx_stream(stream_id)?;
-        if let Some((index, event)) = events
-            .iter()
-            .enumerate()
-            .find(|(_, e)| e.as_ref().len() > MAX_EVENT)
-        {
-            return Err(SendError::Build(BuildError::EventTooLarge {
-                index,
-                len: event.as_ref().len(),
-                max: MAX_EVENT,
-            }));
-        }
+        PacketBuilder::check_events(events).map_err(SendError::Build)?;
         self.tx.with_local(|tx| {
             let (tx, builder) = tx.ok_or(SendError::NotEstablished)?;
             let builder = builder.get_or_insert_with(|| tx.pool.acquire());
