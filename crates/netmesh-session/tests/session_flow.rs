@@ -277,3 +277,33 @@ fn a_silent_peer_is_reported_once_per_silence() {
         std::iter::from_fn(|| session.poll_event()).any(|e| matches!(e, Event::PeerSilent { .. }))
     );
 }
+
+/// A batch with an event no packet can carry is refused before anything is built: no
+/// sequence or nonce used, the same error the pool's batch build gives.
+#[test]
+fn a_batch_with_an_event_too_large_for_any_packet_builds_nothing() {
+    let now = Instant::now();
+    let a = Session::from_keys(
+        SessionConfig::default(),
+        SessionKeys::from_parts(ID, A, B),
+        Role::Initiator,
+        now,
+    );
+    let events = [
+        Bytes::from_static(b"fits"),
+        Bytes::from(vec![0; netmesh_wire::MAX_EVENT_SIZE + 1]),
+    ];
+    let mut out = Vec::new();
+    assert_eq!(
+        a.send_batch(1, &events, PacketFlags::NONE, &mut out),
+        Err(SendError::Build(netmesh_pool::BuildError::EventTooLarge {
+            index: 1,
+            len: netmesh_wire::MAX_EVENT_SIZE + 1,
+            max: netmesh_wire::MAX_EVENT_SIZE,
+        }))
+    );
+    assert!(out.is_empty());
+    // The next send starts at sequence 0.
+    let sent = a.send(1, &events[..1], PacketFlags::NONE).unwrap();
+    assert_eq!(sent.sequence, 0);
+}
