@@ -41,6 +41,18 @@ impl<T: Cached> Cache<T> {
             retired_seen: 0,
         }
     }
+
+    /// Where session `uid`'s entry is, if it holds generation `version` and no sweep is
+    /// due (`retired` is what the caller read of `RETIRED`).
+    #[inline]
+    fn current(&self, uid: u64, version: u64, retired: u64) -> Option<usize> {
+        if self.retired_seen != retired {
+            return None;
+        }
+        self.entries
+            .iter()
+            .position(|e| e.uid == uid && e.version == version)
+    }
 }
 
 /// The per-thread cache for generations of type `Self`.
@@ -121,14 +133,8 @@ impl<T: Cached> Current<T> {
         let retired = RETIRED.load(Ordering::Acquire);
         T::with_cache(|cell| {
             if let Ok(cache) = cell.try_borrow() {
-                if cache.retired_seen == retired {
-                    let hit = cache
-                        .entries
-                        .iter()
-                        .find(|e| e.uid == self.uid && e.version == version);
-                    if let Some(entry) = hit {
-                        return f(Some(&entry.generation));
-                    }
+                if let Some(index) = cache.current(self.uid, version, retired) {
+                    return f(Some(&cache.entries[index].generation));
                 }
             }
             self.miss(cell, version, retired, f)
@@ -142,25 +148,16 @@ impl<T: Cached> Current<T> {
         let version = self.version.load(Ordering::Acquire);
         let retired = RETIRED.load(Ordering::Acquire);
         T::with_cache(|cell| {
-            let find = |cache: &mut Cache<T>| {
-                if cache.retired_seen != retired {
-                    return None;
-                }
-                let index = cache
-                    .entries
-                    .iter()
-                    .position(|e| e.uid == self.uid && e.version == version)?;
-                Some(index)
-            };
+            let find = |cache: &Cache<T>| cache.current(self.uid, version, retired);
             let mut cache = cell.try_borrow_mut().ok();
-            let mut index = cache.as_deref_mut().and_then(find);
+            let mut index = cache.as_deref().and_then(find);
             if cache.is_some() && index.is_none() {
                 // Not cached yet, or retired generations to sweep first: refreshed, then
                 // found (unless the session has no generation).
                 drop(cache);
                 self.miss(cell, version, retired, |_| ());
                 cache = cell.try_borrow_mut().ok();
-                index = cache.as_deref_mut().and_then(find);
+                index = cache.as_deref().and_then(find);
             }
             if let (Some(cache), Some(index)) = (cache.as_deref_mut(), index) {
                 let entry = &mut cache.entries[index];
