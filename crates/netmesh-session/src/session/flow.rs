@@ -63,25 +63,20 @@ impl SharedWatermark {
     /// A run that starts at the watermark with nothing recorded above it moves it in
     /// one compare-exchange.
     pub(crate) fn admit_range(&self, lo: u64, hi: u64, now: Instant) -> u64 {
-        if hi <= lo.saturating_add(1) || hi >= SLOW - 1 {
-            let mut below = self.below();
-            for counter in lo..hi {
-                below = self.admit(counter, now);
-            }
-            return below;
+        let in_one_step = hi > lo.saturating_add(1)
+            && hi < SLOW - 1
+            && self
+                .state
+                .compare_exchange(lo, hi, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+        if in_one_step {
+            return hi;
         }
-        match self
-            .state
-            .compare_exchange(lo, hi, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => hi,
-            Err(_) => {
-                for counter in lo..hi {
-                    self.admit(counter, now);
-                }
-                self.below()
-            }
+        let mut below = self.below();
+        for counter in lo..hi {
+            below = self.admit(counter, now);
         }
+        below
     }
 
     /// Counters given up so far.
