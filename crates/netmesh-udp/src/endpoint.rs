@@ -919,28 +919,18 @@ fn receive_loop(shared: &Arc<Shared>, index: usize) {
         let now = Instant::now();
         let (mut datagrams, mut bytes) = (0, 0);
         let mut run_from: Option<SocketAddr> = None;
-        loop {
-            let next = batch.next_datagram();
-            if let Some((from, datagram)) = &next {
-                datagrams += 1;
-                bytes += datagram.len() as u64;
-                if run_from == Some(*from) {
-                    if let Some((_, datagram)) = next {
-                        run.push(datagram);
-                    }
-                    continue;
+        while let Some((from, datagram)) = batch.next_datagram() {
+            datagrams += 1;
+            bytes += datagram.len() as u64;
+            if run_from != Some(from) {
+                if let Some(previous) = run_from.replace(from) {
+                    shared.on_run(index, previous, &mut run, &mut touched, now);
                 }
             }
-            if let Some(from) = run_from.take() {
-                shared.on_run(index, from, &mut run, &mut touched, now);
-            }
-            match next {
-                Some((from, datagram)) => {
-                    run_from = Some(from);
-                    run.push(datagram);
-                }
-                None => break,
-            }
+            run.push(datagram);
+        }
+        if let Some(last) = run_from {
+            shared.on_run(index, last, &mut run, &mut touched, now);
         }
         add(&shared.traffic.datagrams_in, datagrams);
         add(&shared.traffic.bytes_in, bytes);
