@@ -232,19 +232,19 @@ impl Receiver {
         fresh
     }
 
-    /// Takes what a node reported; true when it brought new events.
-    fn take(&mut self, incoming: Incoming) -> bool {
+    /// Takes what a node reported; returns how many new events it brought.
+    fn take(&mut self, incoming: Incoming) -> u64 {
         match incoming {
             Incoming::Delivery {
                 peer,
                 reliable,
                 events,
-            } => self.deliver(peer, reliable, events.packet().event_slices()) > 0,
+            } => self.deliver(peer, reliable, events.packet().event_slices()),
             Incoming::Lost { count, .. } => {
                 self.lost_reliable += count;
-                false
+                0
             }
-            _ => false,
+            _ => 0,
         }
     }
 
@@ -335,17 +335,14 @@ impl Checked {
         let (signal, signals) = mpsc::channel();
         let checked = Arc::clone(self);
         let handler = move |incoming| match incoming {
-            Incoming::Delivery {
-                peer,
-                reliable,
-                events,
-            } => {
-                // Locked once per packet; the packet's buffer is released after.
-                let fresh =
-                    checked
-                        .receiver()
-                        .deliver(peer, reliable, events.packet().event_slices());
-                drop(events);
+            Incoming::Connected(peer) => {
+                if connected {
+                    let _ = signal.send(Signal::Connected(peer));
+                }
+            }
+            incoming => {
+                // Locked once per packet.
+                let fresh = checked.receiver().take(incoming);
                 if fresh > 0 {
                     let before = checked.fresh.fetch_add(fresh, Ordering::Relaxed);
                     if expect.is_some_and(|expect| before < expect && before + fresh >= expect) {
@@ -354,11 +351,6 @@ impl Checked {
                     }
                 }
             }
-            Incoming::Lost { count } => checked.receiver().lost_reliable += count,
-            Incoming::Connected(peer) if connected => {
-                let _ = signal.send(Signal::Connected(peer));
-            }
-            Incoming::Connected(_) | Incoming::Other => {}
         };
         (Arc::new(handler), signals)
     }
@@ -371,6 +363,12 @@ impl Checked {
     fn fresh(&self) -> u64 {
         self.fresh.load(Ordering::Relaxed)
     }
+}
+
+/// Checks what the node reports within [`TICK`]; true when it brought new events.
+fn take_reply(node: &Node, replies: &mut Receiver) -> bool {
+    node.next(TICK)
+        .is_some_and(|incoming| replies.take(incoming) > 0)
 }
 
 /// Waits up to [`TICK`] for a signal.
@@ -510,10 +508,8 @@ pub(crate) fn send(args: &SendArgs) -> Result<bool, Failure> {
     let mut last_reply = Instant::now();
     while !sender.is_finished() {
         bar.set_position(peer.events_sent());
-        if let Some(incoming) = node.next(TICK) {
-            if replies.take(incoming) {
-                last_reply = Instant::now();
-            }
+        if take_reply(&node, &mut replies) {
+            last_reply = Instant::now();
         }
     }
     let at = Instant::now();
@@ -524,10 +520,8 @@ pub(crate) fn send(args: &SendArgs) -> Result<bool, Failure> {
         if now >= at.max(last_reply) + REPLY_QUIET {
             break;
         }
-        if let Some(incoming) = node.next(TICK) {
-            if replies.take(incoming) {
-                last_reply = Instant::now();
-            }
+        if take_reply(&node, &mut replies) {
+            last_reply = Instant::now();
         }
     }
     stop.store(true, Ordering::Relaxed);
