@@ -244,12 +244,9 @@ impl<'s> ReceiveBatch<'s> {
             return;
         };
         let mut ff = lock(&stream.tracker);
-        let traffic = &mut ff.traffic;
-        traffic.packets += packets;
-        traffic.events += run.events;
-        traffic.bytes += run.bytes;
+        ff.traffic.packets_of(packets, run.events, run.bytes);
         // Delivered already, whatever the tracker says.
-        traffic.events_delivered += run.events;
+        ff.traffic.events_delivered += run.events;
         let mut duplicates = 0;
         for sequence in run.first..run.end {
             if ff.tracker.on_packet(sequence) == TrackOutcome::Duplicate {

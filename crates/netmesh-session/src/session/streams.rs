@@ -219,9 +219,14 @@ pub(crate) struct RxTraffic {
 
 impl RxTraffic {
     pub(crate) fn packet(&mut self, events: u16, bytes: usize) {
-        self.packets += 1;
-        self.events += u64::from(events);
-        self.bytes += bytes as u64;
+        self.packets_of(1, u64::from(events), bytes as u64);
+    }
+
+    /// Counts `packets` packets carrying `events` events in `bytes` bytes.
+    pub(crate) fn packets_of(&mut self, packets: u64, events: u64, bytes: u64) {
+        self.packets += packets;
+        self.events += events;
+        self.bytes += bytes;
     }
 }
 
