@@ -1,19 +1,15 @@
 //! [`IncomingDatagram`]: what [`Session::handle_datagram`](crate::Session::handle_datagram)
 //! accepts.
 
-use bytes::{Bytes, BytesMut};
-use netmesh_pool::SplitDatagram;
-
-/// A received datagram: [`Bytes`], [`BytesMut`] or [`SplitDatagram`] (sealed).
+/// A received datagram: every form the pool opens ([`netmesh_pool::Datagram`]: `Bytes`,
+/// `BytesMut`, [`SplitDatagram`](netmesh_pool::SplitDatagram)); sealed.
 ///
 /// A `BytesMut` cut from a receive buffer with `split_to` is the endpoint's natural
 /// form, wrapped in a `SplitDatagram` to save a copy of its payload; a `Bytes` that
 /// nobody else holds is decrypted in place too.
 pub trait IncomingDatagram: Sealed {}
 
-impl IncomingDatagram for Bytes {}
-impl IncomingDatagram for BytesMut {}
-impl IncomingDatagram for SplitDatagram {}
+impl<D: netmesh_pool::Datagram> IncomingDatagram for D {}
 
 // The sealing trait gives the session what it needs of either form, monomorphized: no
 // enum to match per packet. Every form the pool opens will do.
