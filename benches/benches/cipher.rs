@@ -11,7 +11,8 @@ use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::ChaCha20Poly1305;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use netmesh_cipher::{
-    nonce_for, session_prefix_from_id, PacketCipher, RingBackend, RustCryptoBackend, TxCounter,
+    nonce_for, session_prefix_from_id, Backend, OpenSslBackend, PacketCipher, RingBackend,
+    RustCryptoBackend, TxCounter, TAG_SIZE,
 };
 use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, CHACHA20_POLY1305};
 
@@ -29,6 +30,37 @@ fn ring_key() -> LessSafeKey {
 
 fn ring_nonce(counter: u64) -> Nonce {
     Nonce::assume_unique_for_key(nonce_for(session_prefix_from_id(SESSION_ID), counter))
+}
+
+type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
+/// `PacketCipher::<B>` sealing `buf` in place, as the pools call it.
+fn seal_packet_cipher<B: Backend>(group: &mut Group<'_>, name: &str, size: usize, buf: &mut [u8]) {
+    let cipher = PacketCipher::<B>::new(&KEY, SESSION_ID);
+    group.bench_function(BenchmarkId::new(name, size), |b| {
+        b.iter(|| black_box(cipher.seal_in_place_detached(black_box(&AAD), &mut buf[..])))
+    });
+}
+
+/// `PacketCipher::<B>` opening a copy of `sealed` (counter, tag, ciphertext) in `work`.
+fn open_packet_cipher<B: Backend>(
+    group: &mut Group<'_>,
+    name: &str,
+    (counter, tag, pristine): (u64, [u8; TAG_SIZE], &[u8]),
+    work: &mut [u8],
+) {
+    let cipher = PacketCipher::<B>::new(&KEY, SESSION_ID);
+    group.bench_function(BenchmarkId::new(name, pristine.len()), |b| {
+        b.iter(|| {
+            work.copy_from_slice(pristine);
+            black_box(cipher.open_in_place_detached(
+                counter,
+                black_box(&AAD),
+                black_box(&mut work[..]),
+                &tag,
+            ))
+        })
+    });
 }
 
 fn encrypt(c: &mut Criterion) {
@@ -52,10 +84,7 @@ fn encrypt(c: &mut Criterion) {
             })
         });
 
-        let cipher = PacketCipher::<RingBackend>::new(&KEY, SESSION_ID);
-        group.bench_function(BenchmarkId::new("ring_packet_cipher", size), |b| {
-            b.iter(|| black_box(cipher.seal_in_place_detached(black_box(&AAD), &mut buf[..])))
-        });
+        seal_packet_cipher::<RingBackend>(&mut group, "ring_packet_cipher", size, &mut buf);
 
         let rust = ChaCha20Poly1305::new(GenericArray::from_slice(&KEY));
         let mut counter = 0u64;
@@ -71,10 +100,15 @@ fn encrypt(c: &mut Criterion) {
             })
         });
 
-        let cipher = PacketCipher::<RustCryptoBackend>::new(&KEY, SESSION_ID);
-        group.bench_function(BenchmarkId::new("rust_crypto_packet_cipher", size), |b| {
-            b.iter(|| black_box(cipher.seal_in_place_detached(black_box(&AAD), &mut buf[..])))
-        });
+        seal_packet_cipher::<RustCryptoBackend>(
+            &mut group,
+            "rust_crypto_packet_cipher",
+            size,
+            &mut buf,
+        );
+
+        // OpenSSL from OPENSSL_MIN_LEN up, ring below: the `netmesh` tool's backend.
+        seal_packet_cipher::<OpenSslBackend>(&mut group, "openssl_packet_cipher", size, &mut buf);
     }
     group.finish();
 }
@@ -111,18 +145,8 @@ fn decrypt(c: &mut Criterion) {
             })
         });
 
-        let cipher = PacketCipher::<RingBackend>::new(&KEY, SESSION_ID);
-        group.bench_function(BenchmarkId::new("ring_packet_cipher", size), |b| {
-            b.iter(|| {
-                work.copy_from_slice(&pristine);
-                black_box(cipher.open_in_place_detached(
-                    counter,
-                    black_box(&AAD),
-                    black_box(&mut work[..]),
-                    &tag,
-                ))
-            })
-        });
+        let sealed = (counter, tag, &pristine[..]);
+        open_packet_cipher::<RingBackend>(&mut group, "ring_packet_cipher", sealed, &mut work);
 
         let rust = ChaCha20Poly1305::new(GenericArray::from_slice(&KEY));
         group.bench_function(BenchmarkId::new("rust_crypto_bare", size), |b| {
@@ -138,18 +162,21 @@ fn decrypt(c: &mut Criterion) {
             })
         });
 
-        let cipher = PacketCipher::<RustCryptoBackend>::new(&KEY, SESSION_ID);
-        group.bench_function(BenchmarkId::new("rust_crypto_packet_cipher", size), |b| {
-            b.iter(|| {
-                work.copy_from_slice(&pristine);
-                black_box(cipher.open_in_place_detached(
-                    counter,
-                    black_box(&AAD),
-                    black_box(&mut work[..]),
-                    &tag,
-                ))
-            })
-        });
+        let sealed = (counter, tag, &pristine[..]);
+        open_packet_cipher::<OpenSslBackend>(
+            &mut group,
+            "openssl_packet_cipher",
+            sealed,
+            &mut work,
+        );
+
+        let sealed = (counter, tag, &pristine[..]);
+        open_packet_cipher::<RustCryptoBackend>(
+            &mut group,
+            "rust_crypto_packet_cipher",
+            sealed,
+            &mut work,
+        );
     }
     group.finish();
 }

@@ -1,10 +1,14 @@
 //! The AEAD behind a [`PacketCipher`](crate::PacketCipher).
 
+#[cfg(feature = "openssl")]
+mod openssl;
 #[cfg(feature = "ring")]
 mod ring;
 #[cfg(feature = "rust-crypto")]
 mod rust_crypto;
 
+#[cfg(feature = "openssl")]
+pub use self::openssl::{OpenSslBackend, OPENSSL_MIN_LEN};
 #[cfg(feature = "ring")]
 pub use self::ring::RingBackend;
 #[cfg(feature = "rust-crypto")]
@@ -76,14 +80,20 @@ pub trait Backend: Send + Sync + 'static {
 }
 
 /// The backend [`PacketCipher`](crate::PacketCipher) uses when none is named:
-/// [`RingBackend`] when the `ring` feature is enabled (it is by default), otherwise
-/// `RustCryptoBackend` (feature `rust-crypto`).
-#[cfg(feature = "ring")]
+/// [`OpenSslBackend`] when the `openssl` feature is enabled, otherwise `RingBackend`
+/// (feature `ring`, on by default), otherwise `RustCryptoBackend` (feature `rust-crypto`).
+#[cfg(feature = "openssl")]
+pub type DefaultBackend = OpenSslBackend;
+
+/// The backend [`PacketCipher`](crate::PacketCipher) uses when none is named:
+/// `OpenSslBackend` when the `openssl` feature is enabled, otherwise [`RingBackend`]
+/// (feature `ring`, on by default), otherwise `RustCryptoBackend` (feature `rust-crypto`).
+#[cfg(all(not(feature = "openssl"), feature = "ring"))]
 pub type DefaultBackend = RingBackend;
 
 /// The backend [`PacketCipher`](crate::PacketCipher) uses when none is named:
-/// `RingBackend` when the `ring` feature is enabled (it is by default), otherwise
-/// [`RustCryptoBackend`].
+/// `OpenSslBackend` (feature `openssl`) or `RingBackend` (feature `ring`, on by default)
+/// when enabled, otherwise [`RustCryptoBackend`].
 #[cfg(all(not(feature = "ring"), feature = "rust-crypto"))]
 pub type DefaultBackend = RustCryptoBackend;
 

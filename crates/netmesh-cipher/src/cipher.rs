@@ -492,4 +492,6 @@ mod tests {
     cipher_tests!(ring, crate::RingBackend);
     #[cfg(feature = "rust-crypto")]
     cipher_tests!(rust_crypto, crate::RustCryptoBackend);
+    #[cfg(feature = "openssl")]
+    cipher_tests!(openssl, crate::OpenSslBackend);
 }

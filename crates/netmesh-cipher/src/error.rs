@@ -28,6 +28,13 @@ pub enum CipherError {
     /// is left for this key, so the session must be re-keyed.
     #[error("transmit counter exhausted: the session must be re-keyed")]
     CounterExhausted,
+    /// The AEAD library failed for a reason other than the tag: an allocation inside
+    /// OpenSSL, in practice. Nothing was sealed; an open leaves no plaintext.
+    #[error("the {backend} AEAD backend failed")]
+    BackendFailed {
+        /// The backend's [`Backend::NAME`](crate::Backend::NAME).
+        backend: &'static str,
+    },
     /// The counter `u64::MAX`, which no sender uses and no window accepts.
     #[error("counter {counter} is reserved and never accepted")]
     CounterReserved {
@@ -77,6 +84,7 @@ mod tests {
                 max: 8108,
             },
             CipherError::CounterExhausted,
+            CipherError::BackendFailed { backend: "openssl" },
             CipherError::CounterReserved { counter: u64::MAX },
             CipherError::Replayed { counter: 3 },
             CipherError::TooFarAhead {

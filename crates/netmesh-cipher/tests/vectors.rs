@@ -199,3 +199,5 @@ macro_rules! backend_tests {
 backend_tests!(ring, netmesh_cipher::RingBackend);
 #[cfg(feature = "rust-crypto")]
 backend_tests!(rust_crypto, netmesh_cipher::RustCryptoBackend);
+#[cfg(feature = "openssl")]
+backend_tests!(openssl, netmesh_cipher::OpenSslBackend);

@@ -129,3 +129,9 @@ fn ring_backend_passes_every_vector() {
 fn rust_crypto_backend_passes_every_vector() {
     assert_eq!(run::<netmesh_cipher::RustCryptoBackend>(), EXPECTED);
 }
+
+#[cfg(feature = "openssl")]
+#[test]
+fn openssl_backend_passes_every_vector() {
+    assert_eq!(run::<netmesh_cipher::OpenSslBackend>(), EXPECTED);
+}

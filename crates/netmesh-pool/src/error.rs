@@ -199,6 +199,8 @@ impl From<CipherError> for OpenError {
             CipherError::BufferTooLarge { .. } | CipherError::CounterExhausted => {
                 Self::Cipher(error)
             }
+            // The library failed, not the packet: reported as itself, never as a tag.
+            CipherError::BackendFailed { .. } => Self::Cipher(error),
             // Required by `#[non_exhaustive]` on another crate's enum. A future variant
             // is reported as itself, never as a failed tag or a replay; give it an arm
             // above when it appears.
@@ -236,9 +238,10 @@ mod tests {
     /// One of each `CipherError` variant (non-exhaustive: the match below is
     /// exhaustive only inside this workspace's knowledge, so a new variant must be added
     /// here and to the `From` impl by hand).
-    fn every_cipher_error() -> [CipherError; 7] {
+    fn every_cipher_error() -> [CipherError; 8] {
         [
             CipherError::AuthFailed,
+            CipherError::BackendFailed { backend: "openssl" },
             CipherError::BufferTooLarge {
                 len: 9000,
                 max: 8108,
@@ -264,6 +267,7 @@ mod tests {
             mapped,
             [
                 OpenError::AuthFailed,
+                OpenError::Cipher(CipherError::BackendFailed { backend: "openssl" }),
                 OpenError::Cipher(CipherError::BufferTooLarge {
                     len: 9000,
                     max: 8108

@@ -119,6 +119,8 @@ pub use netmesh_cipher::{
     Backend, CipherError, DefaultBackend, Key, PacketCipher, ReplayWindow, TxCounter, KEY_SIZE,
     MAX_COUNTER, REPLAY_WINDOW_SIZE,
 };
+#[cfg(feature = "openssl")]
+pub use netmesh_cipher::{OpenSslBackend, OPENSSL_MIN_LEN};
 
 /// The buffer type of every packet and event, from the `bytes` crate (re-exported so
 /// that callers use the same version as netmesh).
