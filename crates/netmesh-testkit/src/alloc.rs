@@ -220,6 +220,11 @@ unsafe impl GlobalAlloc for KeyScanningAllocator {
                 HITS.fetch_add(1, Ordering::SeqCst);
                 LAST_HIT_SIZE.store(layout.size(), Ordering::SeqCst);
                 FOUND.fetch_or(found, Ordering::SeqCst);
+                // Counted once: the key must not survive into the uninitialised part of
+                // a later block (the controls leak one on purpose) and be counted again
+                // against whatever frees that block.
+                // SAFETY: the block is still ours, `layout.size()` bytes long.
+                unsafe { ptr.write_bytes(0, layout.size()) };
             }
         }
         // SAFETY: same contract as our caller's.

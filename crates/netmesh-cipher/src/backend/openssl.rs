@@ -79,7 +79,11 @@ const SPARE_CONTEXTS: usize = 16;
 pub struct OpenSslBackend {
     ring: RingBackend,
     key: Key,
-    contexts: ArrayQueue<Context>,
+    /// Boxed: the queue is aligned to 128 bytes (cache-padded head and tail), which
+    /// would give the backend, and every struct holding it, padding that fields' drops
+    /// never wipe, and a move fills padding with whatever the stack held, key copies
+    /// included (seen by the key-scan test as a key in a freed 1152-byte cipher).
+    contexts: Box<ArrayQueue<Context>>,
     /// [`OPENSSL_MIN_LEN`] on CPUs with AVX-512, `usize::MAX` (ring for everything)
     /// elsewhere.
     openssl_from: usize,
@@ -172,7 +176,7 @@ impl OpenSslBackend {
         Self {
             ring: RingBackend::new(key),
             key: Key::new(key),
-            contexts: ArrayQueue::new(SPARE_CONTEXTS),
+            contexts: Box::new(ArrayQueue::new(SPARE_CONTEXTS)),
             openssl_from,
         }
     }
