@@ -500,6 +500,28 @@ mod tests {
     }
 
     #[test]
+    fn every_changed_filler_byte_of_a_small_event_is_detected() {
+        // Every size up to 100 bytes crosses each branch of the inline comparison.
+        for size in MIN_EVENT_SIZE..=100 {
+            let bytes = event(7, 1234, size);
+            assert_eq!(read_event(&bytes), Ok((7, 1234)), "size {size}");
+            for at in MIN_EVENT_SIZE..size {
+                let mut changed = bytes.clone();
+                changed[at] ^= 0x40;
+                assert_eq!(
+                    read_event(&changed),
+                    Err(BadEvent::Filler {
+                        stream: 7,
+                        index: 1234,
+                        offset: at
+                    }),
+                    "size {size}, byte {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn bounds_of_size_are_checked() {
         assert_eq!(read_event(&[0; 15]), Err(BadEvent::TooShort(15)));
         assert_eq!(

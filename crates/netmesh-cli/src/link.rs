@@ -85,6 +85,20 @@ impl PeerHandle {
             .map_err(|error| Failure::Error(format!("sending to {}: {error}", self.peer.addr())))
     }
 
+    /// Sends `count` events of `size` bytes on `stream`, each written in place by
+    /// `fill(index, event)`, waiting for flow control as long as the send timeout.
+    pub(crate) fn send_with(
+        &self,
+        stream: u64,
+        (count, size): (usize, usize),
+        reliable: bool,
+        fill: impl FnMut(usize, &mut [u8]),
+    ) -> Result<(), Failure> {
+        self.peer
+            .send_with(stream, count, size, reliable, fill)
+            .map_err(|error| Failure::Error(format!("sending to {}: {error}", self.peer.addr())))
+    }
+
     /// Waits until sending has settled: no packet sent or retransmitted for [`QUIET`]
     /// (reliable streams: everything acknowledged; fire-and-forget: flow control quiet).
     /// False when `timeout` passed first, the session closed, or `stop` was raised.

@@ -86,9 +86,6 @@ fn send_share(
         .iter()
         .map(|&s| s + shape.streams * first.saturating_sub(s).div_ceil(shape.streams))
         .collect();
-    // The batch's events, written back to back into one reusable buffer and sent as
-    // slices of it: no allocation or reference count per event.
-    let mut buffer = vec![0u8; batch * shape.size];
     let mut remaining = streams.len();
     while remaining > 0 {
         remaining = 0;
@@ -101,13 +98,12 @@ fn send_share(
             }
             let count = ((total - next[slot]).div_ceil(shape.streams)).min(batch as u64);
             let count = usize::try_from(count).unwrap_or(batch);
-            let used = buffer.get_mut(..count * shape.size).unwrap_or_default();
-            for event in used.chunks_exact_mut(shape.size) {
-                events::write_event(event, stream, next[slot]);
-                next[slot] += shape.streams;
-            }
-            let events: Vec<&[u8]> = used.chunks_exact(shape.size).collect();
-            peer.send(stream, &events, shape.reliable)?;
+            // Each event written where it is sent from: inside its packet.
+            let (first, step) = (next[slot], shape.streams);
+            peer.send_with(stream, (count, shape.size), shape.reliable, |i, event| {
+                events::write_event(event, stream, first + i as u64 * step);
+            })?;
+            next[slot] += count as u64 * step;
             span.mark();
             if let Some(bytes_per_s) = pace {
                 bytes_sent += (count * shape.size) as u64;

@@ -461,6 +461,60 @@ impl PacketBuilder {
         self.seal(&header, |buf| FrameCodec::write_frames_into(events, buf))
     }
 
+    /// Builds one encrypted data packet of `count` events of `event_len` bytes each,
+    /// written in place by `fill(index, event)`: no copy of the events, and no pass over
+    /// their lengths. For a sender that makes its events as it sends them.
+    ///
+    /// `fill` runs before the nonce is taken; if sealing then fails, what it wrote is
+    /// discarded.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::TooManyEvents`] and [`BuildError::PayloadTooLarge`] (the frames,
+    /// `count * (4 + event_len)` bytes, do not fit one packet), before `fill` runs and
+    /// with no nonce used; the errors of [`try_build`](Self::try_build).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_pool::{PacketBuilder, PacketOpener};
+    /// use netmesh_wire::PacketFlags;
+    ///
+    /// let mut builder = PacketBuilder::with_origin(&[4; 32], 11, 0);
+    /// let packet = builder.try_build_with(3, 0, 2, 4, PacketFlags::NONE, 0, |i, event| {
+    ///     event.copy_from_slice(&(i as u32 * 10).to_le_bytes());
+    /// })?;
+    /// let opened = PacketOpener::new(&[4; 32], 11).open(packet)?;
+    /// let events: Vec<&[u8]> = opened.event_slices().collect();
+    /// assert_eq!(events, [&[0, 0, 0, 0][..], &[10, 0, 0, 0][..]]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[allow(clippy::too_many_arguments)] // try_build_events' six, and the event shape
+    pub fn try_build_with(
+        &mut self,
+        stream_id: u64,
+        sequence: u64,
+        count: usize,
+        event_len: usize,
+        flags: PacketFlags,
+        subprotocol_id: u16,
+        fill: impl FnMut(usize, &mut [u8]),
+    ) -> Result<Bytes, BuildError> {
+        let event_count = event_count_field(count)?;
+        let len = count.saturating_mul(EVENT_LEN_PREFIX.saturating_add(event_len));
+        let payload_len = payload_len_field(len)?;
+        let header = self.data_header(
+            (stream_id, sequence),
+            payload_len,
+            event_count,
+            flags,
+            subprotocol_id,
+        );
+        self.seal(&header, |buf| {
+            FrameCodec::write_frames_with(buf, event_len, fill);
+        })
+    }
+
     /// Builds one encrypted data packet whose payload is `frames`, events already framed
     /// (`len (u32 LE) ‖ bytes` each, as [`FrameCodec::write_frames_into`] writes them):
     /// one copy of the whole payload instead of one per event. For a sender that keeps

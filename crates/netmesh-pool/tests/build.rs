@@ -215,6 +215,65 @@ fn framed_events_build_the_same_packet_and_malformed_frames_use_no_nonce() {
 }
 
 #[test]
+fn events_written_in_place_build_the_same_packet_and_refusals_use_no_nonce() {
+    let events: Vec<Bytes> = (0..5u8).map(|i| Bytes::from(vec![i; 40])).collect();
+    // Two pools, two counters from 0: the same counter, so the same bytes.
+    let (a, b) = (
+        PacketPool::new(1, &KEY, SESSION),
+        PacketPool::new(1, &KEY, SESSION),
+    );
+    let mut order = Vec::new();
+    let with = a
+        .get()
+        .try_build_with(7, 42, 5, 40, PacketFlags::RELIABLE, 5, |i, event| {
+            order.push(i);
+            event.copy_from_slice(&events[i]);
+        })
+        .unwrap();
+    let built = b
+        .get()
+        .try_build_subprotocol(7, 42, &events, PacketFlags::RELIABLE, 5)
+        .unwrap();
+    assert_eq!(with, built);
+    assert_eq!(order, [0, 1, 2, 3, 4]);
+    check_packet(&with, &KEY, SESSION, &events);
+
+    let mut builder = a.get();
+    let mut called = false;
+    let mut refuse = |count, event_len| {
+        builder.try_build_with(0, 0, count, event_len, PacketFlags::NONE, 0, |_, _| {
+            called = true;
+        })
+    };
+    assert!(matches!(
+        refuse(MAX_EVENTS_PER_PACKET + 1, 0),
+        Err(BuildError::TooManyEvents {
+            count: 2028,
+            max: 2027
+        })
+    ));
+    assert!(matches!(
+        refuse(1, MAX_PAYLOAD_SIZE - 3),
+        Err(BuildError::PayloadTooLarge {
+            len: 8109,
+            max: 8108
+        })
+    ));
+    assert!(matches!(
+        refuse(2, usize::MAX),
+        Err(BuildError::PayloadTooLarge {
+            len: usize::MAX,
+            ..
+        })
+    ));
+    // No events: their length does not matter.
+    let empty = refuse(0, usize::MAX).unwrap();
+    assert!(!called);
+    assert_eq!(counter_of(&empty), counter_of(&with) + 1);
+    check_packet(&empty, &KEY, SESSION, &[]);
+}
+
+#[test]
 #[should_panic(expected = "MAX_EVENTS_PER_PACKET (2027)")]
 fn build_panics_naming_the_event_cap() {
     let pool = PacketPool::new(1, &KEY, SESSION);

@@ -421,6 +421,50 @@ impl Session {
         self.inner.send(stream_id, events, flags)
     }
 
+    /// [`send`](Self::send) for one packet of `count` events of `event_len` bytes each,
+    /// which `fill(index, event)` writes in place, inside the packet (or, on a reliable
+    /// stream, inside the retransmit buffer, from which the packet is then sealed): no
+    /// buffer of events to make first and copy. `fill` runs only once flow control has
+    /// let the packet through.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send); [`SendError::Build`] when `count` events of `event_len`
+    /// bytes do not fit one packet (`count * (4 + event_len)` bytes at most
+    /// [`MAX_PAYLOAD_SIZE`](netmesh_wire::MAX_PAYLOAD_SIZE), `count` at most
+    /// [`MAX_EVENTS_PER_PACKET`](netmesh_wire::MAX_EVENTS_PER_PACKET)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// use netmesh_session::{Received, Role, Session, SessionConfig, SessionKeys};
+    /// use netmesh_wire::PacketFlags;
+    ///
+    /// let now = Instant::now();
+    /// let a = Session::from_keys(SessionConfig::default(), SessionKeys::from_parts(9, [1; 32], [2; 32]), Role::Initiator, now);
+    /// let b = Session::from_keys(SessionConfig::default(), SessionKeys::from_parts(9, [2; 32], [1; 32]), Role::Responder, now);
+    /// let sent = a.send_with(1, 3, 8, PacketFlags::NONE, |i, event| {
+    ///     event.copy_from_slice(&(i as u64 + 100).to_le_bytes());
+    /// })?;
+    /// match b.handle_datagram(sent.datagram.expect("within credit"), now)? {
+    ///     Received::Packet(p) => assert_eq!(p.event_count(), 3),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_with(
+        &self,
+        stream_id: u64,
+        count: usize,
+        event_len: usize,
+        flags: PacketFlags,
+        fill: impl FnMut(usize, &mut [u8]),
+    ) -> Result<Sent, SendError> {
+        self.inner
+            .send_with(stream_id, (count, event_len), flags, fill)
+    }
+
     /// Builds as many packets as `events` need (consecutive sequences on `stream_id`),
     /// while flow control allows, pushing each into `out`. Returns how many events were
     /// taken: all of them, or fewer when flow control stopped the batch (send the rest

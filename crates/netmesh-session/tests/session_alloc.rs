@@ -251,6 +251,22 @@ fn fire_and_forget_receive_batches_allocate_nothing() {
     );
 }
 
+/// Runs `send` for 5 000 packets to warm up, then for 5 000 counted: no allocation.
+fn assert_5000_packets_allocate_nothing(link: &mut Link, mut send: impl FnMut(&mut Link)) {
+    for _ in 0..5_000 {
+        send(link);
+    }
+    reset();
+    for _ in 0..5_000 {
+        send(link);
+    }
+    let (allocations, bytes) = totals();
+    assert_eq!(
+        allocations, 0,
+        "{allocations} allocations ({bytes} bytes) for 5000 packets"
+    );
+}
+
 /// Events given as slices of the caller's buffer (`send_events`): nothing allocated
 /// per packet on a fire-and-forget stream, and the receiver gets the same bytes.
 #[test]
@@ -278,18 +294,46 @@ fn fire_and_forget_send_events_from_a_buffer_allocate_nothing() {
         link.now += Duration::from_micros(2);
         link.pump();
     };
-    for _ in 0..5_000 {
-        send(&mut link);
-    }
-    reset();
-    for _ in 0..5_000 {
-        send(&mut link);
-    }
-    let (allocations, bytes) = totals();
-    assert_eq!(
-        allocations, 0,
-        "{allocations} allocations ({bytes} bytes) for 5000 packets"
-    );
+    assert_5000_packets_allocate_nothing(&mut link, send);
+}
+
+/// Events written in place (`send_with`): nothing allocated per packet on a
+/// fire-and-forget stream either, and the receiver gets what `fill` wrote.
+#[test]
+fn fire_and_forget_send_with_allocates_nothing() {
+    let mut link = Link::new(Form::SplitOff);
+    link.pump();
+    let mut next = 0u64;
+    let send = |link: &mut Link| {
+        let first = next;
+        let sent = counting(|| {
+            link.client
+                .send_with(1, 4, 64, PacketFlags::NONE, |i, event| {
+                    event.fill(0);
+                    event[..8].copy_from_slice(&(first + i as u64).to_le_bytes());
+                })
+                .unwrap()
+        });
+        next += 4;
+        let datagram = sent.datagram.expect("within credit");
+        let server = &link.server;
+        let split = &mut link.server_buffer;
+        let now = link.now;
+        counting(
+            || match server.handle_datagram(split_off(split, &datagram), now) {
+                Ok(Received::Packet(p)) => {
+                    for (i, event) in p.event_slices().enumerate() {
+                        assert_eq!(event.len(), 64);
+                        assert_eq!(event[..8], (first + i as u64).to_le_bytes());
+                    }
+                }
+                other => panic!("{other:?}"),
+            },
+        );
+        link.now += Duration::from_micros(2);
+        link.pump();
+    };
+    assert_5000_packets_allocate_nothing(&mut link, send);
 }
 
 /// Sessions retired elsewhere in the process (each drop tells every thread's cache of

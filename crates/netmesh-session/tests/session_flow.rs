@@ -31,15 +31,20 @@ fn grant(builder: &mut PacketBuilder, stream: u64, consumed: u64) -> Bytes {
     )
 }
 
+/// A session holding keys `tx`/`rx` for session `ID`, in `role`.
+fn session(tx: [u8; 32], rx: [u8; 32], role: Role, now: Instant) -> Session {
+    Session::from_keys(
+        SessionConfig::default(),
+        SessionKeys::from_parts(ID, tx, rx),
+        role,
+        now,
+    )
+}
+
 #[test]
 fn grants_are_honoured_once_seen_and_a_stall_reopens_the_window() {
     let start = Instant::now();
-    let client = Session::from_keys(
-        SessionConfig::default(),
-        SessionKeys::from_parts(ID, A, B),
-        Role::Initiator,
-        start,
-    );
+    let client = session(A, B, Role::Initiator, start);
     // The peer (a MeshNode, say) seals with B; it never marks its heartbeats.
     let mut peer = PacketBuilder::with_origin(&B, ID, 0);
     let now = start + Duration::from_secs(1);
@@ -206,12 +211,7 @@ fn a_reliable_packet_given_up_is_skipped_and_reported_on_both_sides() {
 #[test]
 fn reliable_packets_held_for_an_unknown_peer_are_delivered_once_it_is_net_mesh() {
     let start = Instant::now();
-    let server = Session::from_keys(
-        SessionConfig::default(),
-        SessionKeys::from_parts(ID, B, A),
-        Role::Responder,
-        start,
-    );
+    let server = session(B, A, Role::Responder, start);
     // A net-mesh peer's reliable stream, sequence 0 lost.
     let mut peer = PacketBuilder::with_origin(&A, ID, 0);
     for sequence in [1u64, 2] {
@@ -245,12 +245,7 @@ fn reliable_packets_held_for_an_unknown_peer_are_delivered_once_it_is_net_mesh()
 #[test]
 fn a_silent_peer_is_reported_once_per_silence() {
     let start = Instant::now();
-    let session = Session::from_keys(
-        SessionConfig::default(),
-        SessionKeys::from_parts(ID, A, B),
-        Role::Initiator,
-        start,
-    );
+    let session = session(A, B, Role::Initiator, start);
     let idle = SessionConfig::default().idle_timeout;
     let mut now = start;
     while now < start + idle * 3 {
@@ -283,12 +278,7 @@ fn a_silent_peer_is_reported_once_per_silence() {
 #[test]
 fn a_batch_with_an_event_too_large_for_any_packet_builds_nothing() {
     let now = Instant::now();
-    let a = Session::from_keys(
-        SessionConfig::default(),
-        SessionKeys::from_parts(ID, A, B),
-        Role::Initiator,
-        now,
-    );
+    let a = session(A, B, Role::Initiator, now);
     let events = [
         Bytes::from_static(b"fits"),
         Bytes::from(vec![0; netmesh_wire::MAX_EVENT_SIZE + 1]),
@@ -306,4 +296,48 @@ fn a_batch_with_an_event_too_large_for_any_packet_builds_nothing() {
     // The next send starts at sequence 0.
     let sent = a.send(1, &events[..1], PacketFlags::NONE).unwrap();
     assert_eq!(sent.sequence, 0);
+}
+
+/// `send_with` refuses events that do not fit one packet before its `fill` runs or a
+/// sequence is used, with the builder's errors; a packet that fits follows on
+/// sequence 0.
+#[test]
+fn send_with_refuses_what_does_not_fit_before_anything_is_used() {
+    let now = Instant::now();
+    let a = session(A, B, Role::Initiator, now);
+    let b = session(B, A, Role::Responder, now);
+    let mut called = false;
+    for (count, event_len) in [(2028, 0), (1, 8105), (2, usize::MAX)] {
+        let refused = a.send_with(1, count, event_len, PacketFlags::RELIABLE, |_, _| {
+            called = true;
+        });
+        assert!(
+            matches!(refused, Err(SendError::Build(_))),
+            "{count} x {event_len}: {refused:?}"
+        );
+    }
+    assert!(!called);
+    assert_eq!(
+        a.send_with(CONTROL_STREAM, 1, 1, PacketFlags::NONE, |_, _| called =
+            true)
+            .err(),
+        Some(SendError::ReservedStream)
+    );
+    assert!(!called);
+    let sent = a
+        .send_with(1, 2, 3, PacketFlags::RELIABLE, |i, e| {
+            e.fill(u8::try_from(i).unwrap() + 1)
+        })
+        .unwrap();
+    assert_eq!(sent.sequence, 0);
+    let events: Vec<Bytes> = match b.handle_datagram(sent.datagram.unwrap(), now).unwrap() {
+        Received::Delivered(delivery) => delivery
+            .flat_map(|p| p.events().collect::<Vec<_>>())
+            .collect(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        events,
+        [Bytes::from_static(&[1; 3]), Bytes::from_static(&[2; 3])]
+    );
 }

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use netmesh_session::sim::{LinkConfig, SimLink, VirtualClock};
 use netmesh_session::{
     Event, PeerKind, Prologue, Psk, Received, Responder, SendError, Session, SessionConfig,
@@ -29,11 +29,16 @@ const EVENTS_PER_PACKET: u64 = 8;
 const EVENT_SIZE: usize = 24;
 
 fn event(stream: u64, index: u64) -> Bytes {
-    let mut b = BytesMut::with_capacity(EVENT_SIZE);
-    b.put_u64_le(stream);
-    b.put_u64_le(index);
-    b.put_u64_le(stream.wrapping_mul(31).wrapping_add(index));
+    let mut b = BytesMut::zeroed(EVENT_SIZE);
+    write_event(&mut b, stream, index);
     b.freeze()
+}
+
+fn write_event(out: &mut [u8], stream: u64, index: u64) {
+    let words = [stream, index, stream.wrapping_mul(31).wrapping_add(index)];
+    for (slot, word) in out.chunks_exact_mut(8).zip(words) {
+        slot.copy_from_slice(&word.to_le_bytes());
+    }
 }
 
 fn parse_event(e: &[u8]) -> (u64, u64) {
@@ -237,13 +242,22 @@ fn run(r: &Run) {
                 }
                 let first = next_index[stream as usize];
                 let n = EVENTS_PER_PACKET.min(per_stream - first);
-                let events: Vec<Bytes> = (first..first + n).map(|i| event(stream, i)).collect();
                 let flags = if stream < RELIABLE_STREAMS {
                     PacketFlags::RELIABLE
                 } else {
                     PacketFlags::NONE
                 };
-                match client.send(stream, &events, flags) {
+                // Odd streams (reliable and not) have their events written in place.
+                let sent = if stream % 2 == 1 {
+                    let count = usize::try_from(n).unwrap();
+                    client.send_with(stream, count, EVENT_SIZE, flags, |k, out| {
+                        write_event(out, stream, first + k as u64);
+                    })
+                } else {
+                    let events: Vec<Bytes> = (first..first + n).map(|i| event(stream, i)).collect();
+                    client.send(stream, &events, flags)
+                };
+                match sent {
                     Ok(sent) => {
                         next_index[stream as usize] += n;
                         sent_events += n;

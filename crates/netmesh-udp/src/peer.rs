@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use netmesh_session::{PeerKind, Session, SessionStats};
-use netmesh_wire::{batches_of, AsEvent, PacketFlags};
+use netmesh_wire::{
+    batches_of, AsEvent, PacketFlags, EVENT_LEN_PREFIX, MAX_EVENTS_PER_PACKET, MAX_PAYLOAD_SIZE,
+};
 
 use crate::endpoint::{lock, Shared, TX};
 use crate::{PeerId, SendError};
@@ -130,6 +132,24 @@ pub struct Peer {
     shared: Arc<Shared>,
 }
 
+/// What one step of a send produced.
+enum Step {
+    /// Nothing left to send.
+    Done,
+    /// A packet of this many events (its datagram, unless deferred beyond the credit).
+    Sent(netmesh_session::Sent, usize),
+    /// The session refused.
+    Refused(netmesh_session::SendError),
+}
+
+fn flags_for(reliable: bool) -> PacketFlags {
+    if reliable {
+        PacketFlags::RELIABLE
+    } else {
+        PacketFlags::NONE
+    }
+}
+
 impl Peer {
     pub(crate) fn new(inner: Arc<PeerInner>, shared: Arc<Shared>) -> Self {
         Self { inner, shared }
@@ -235,11 +255,75 @@ impl Peer {
         reliable: bool,
         timeout: Duration,
     ) -> Result<(), SendError> {
-        let flags = if reliable {
-            PacketFlags::RELIABLE
-        } else {
-            PacketFlags::NONE
-        };
+        let flags = flags_for(reliable);
+        self.send_packets(timeout, |session, done| {
+            let Some(batch) = batches_of(&events[done..]).next() else {
+                return Step::Done;
+            };
+            // An event too large for any packet: the session names the error.
+            let batch = batch.unwrap_or(&events[done..=done]);
+            match session.send_events(stream_id, batch, flags) {
+                Ok(sent) => Step::Sent(sent, batch.len()),
+                Err(error) => Step::Refused(error),
+            }
+        })
+    }
+
+    /// Sends `count` events of `event_len` bytes each, which `fill(index, event)` writes
+    /// in place, into as many packets as they need ([`Session::send_with`] for each):
+    /// for a sender that makes its events as it sends them, no buffer of events to make
+    /// first and copy. Waits for credit as [`send`](Self::send) does, up to the endpoint's
+    /// `send_timeout` for each wait.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_timeout`](Self::send_timeout); [`SendError::Session`] when one event
+    /// does not fit a packet.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # #[allow(dead_code)]
+    /// # fn demo(peer: &netmesh_udp::Peer) -> Result<(), netmesh_udp::SendError> {
+    /// // 10 000 events of 64 bytes, each numbered in its first 8 bytes.
+    /// peer.send_with(1, 10_000, 64, false, |i, event| {
+    ///     event.fill(0);
+    ///     event[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn send_with(
+        &self,
+        stream_id: u64,
+        count: usize,
+        event_len: usize,
+        reliable: bool,
+        mut fill: impl FnMut(usize, &mut [u8]),
+    ) -> Result<(), SendError> {
+        let flags = flags_for(reliable);
+        let per_packet = (MAX_PAYLOAD_SIZE / EVENT_LEN_PREFIX.saturating_add(event_len))
+            .clamp(1, MAX_EVENTS_PER_PACKET);
+        self.send_packets(self.shared.send_timeout, |session, done| {
+            let n = per_packet.min(count - done);
+            if n == 0 {
+                return Step::Done;
+            }
+            let fill = |k, event: &mut [u8]| fill(done + k, event);
+            match session.send_with(stream_id, n, event_len, flags, fill) {
+                Ok(sent) => Step::Sent(sent, n),
+                Err(error) => Step::Refused(error),
+            }
+        })
+    }
+
+    /// Builds packets with `step` (given the session and how many events went so far)
+    /// until it is done, handing them to the kernel in GSO batches and waiting up to
+    /// `timeout` for credit whenever flow control holds one back.
+    fn send_packets(
+        &self,
+        timeout: Duration,
+        mut step: impl FnMut(&Session, usize) -> Step,
+    ) -> Result<(), SendError> {
         let inner = &*self.inner;
         let shared = &*self.shared;
         let socket = &shared.sockets[inner.socket];
@@ -249,17 +333,13 @@ impl Peer {
             let mut done = 0;
             let mut deadline = Instant::now() + timeout;
             let result = loop {
-                let Some(batch) = batches_of(&events[done..]).next() else {
-                    break Ok(());
-                };
-                // An event too large for any packet: the session names the error.
-                let batch = batch.unwrap_or(&events[done..=done]);
                 if inner.phase() == Phase::Closed {
                     break Err(SendError::PeerClosed);
                 }
                 let generation = inner.session.credit_generation();
-                match inner.session.send_events(stream_id, batch, flags) {
-                    Ok(sent) => {
+                match step(&inner.session, done) {
+                    Step::Done => break Ok(()),
+                    Step::Sent(sent, events) => {
                         if let Some(datagram) = sent.datagram {
                             // Copied into the GSO buffer and dropped at once, so the
                             // session's builder reuses its memory for the next packet.
@@ -268,10 +348,10 @@ impl Peer {
                                 break Err(SendError::Io { sent: done, source });
                             }
                         }
-                        done += batch.len();
+                        done += events;
                         deadline = Instant::now() + timeout;
                     }
-                    Err(netmesh_session::SendError::Blocked(_)) => {
+                    Step::Refused(netmesh_session::SendError::Blocked(_)) => {
                         // What is built goes out before waiting: the receiver's credit
                         // answers it.
                         if let Err(source) = queue.flush(socket, inner.addr, deadline) {
@@ -281,8 +361,10 @@ impl Peer {
                             break Err(SendError::TimedOut { sent: done });
                         }
                     }
-                    Err(netmesh_session::SendError::Closed) => break Err(SendError::PeerClosed),
-                    Err(source) => break Err(SendError::Session { sent: done, source }),
+                    Step::Refused(netmesh_session::SendError::Closed) => {
+                        break Err(SendError::PeerClosed)
+                    }
+                    Step::Refused(source) => break Err(SendError::Session { sent: done, source }),
                 }
             };
             let flushed = queue.flush(socket, inner.addr, deadline);

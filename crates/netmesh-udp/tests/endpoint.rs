@@ -158,6 +158,17 @@ fn send_stream(peer: &Peer, stream: u64, count: u64, size: usize, reliable: bool
     }
 }
 
+/// As `send_stream`, the events written in place (`Peer::send_with`), in two calls.
+fn send_stream_in_place(peer: &Peer, stream: u64, count: u64, size: usize, reliable: bool) {
+    let half = count / 2;
+    for (first, n) in [(0, half), (half, count - half)] {
+        peer.send_with(stream, n as usize, size, reliable, |k, out| {
+            out.copy_from_slice(&event(stream, first + k as u64, size));
+        })
+        .unwrap();
+    }
+}
+
 #[test]
 fn two_endpoints_exchange_events_both_ways() {
     let keys = keys();
@@ -171,15 +182,17 @@ fn two_endpoints_exchange_events_both_ways() {
     let to_client = at_server.connected[0].clone();
     assert_eq!(to_client.addr(), client.local_addr());
 
-    // Fire-and-forget on stream 0, reliable on stream 1, 64-byte and 1 KiB events.
+    // Fire-and-forget on stream 0, reliable on stream 1, 64-byte and 1 KiB events;
+    // stream 2 as stream 0, written in place.
     let sender = {
         let peer = to_server.clone();
         thread::spawn(move || {
             send_stream(&peer, 0, 20_000, 64, false);
             send_stream(&peer, 1, 5_000, 64, true);
+            send_stream_in_place(&peer, 2, 20_000, 64, false);
         })
     };
-    at_server.collect(&server, 25_000, 64, false);
+    at_server.collect(&server, 45_000, 64, false);
     sender.join().unwrap();
     assert_eq!(at_server.next[&(to_client.id(), 1)], 5_000);
 
@@ -379,7 +392,8 @@ fn reliable_streams_lose_nothing_through_a_lossy_relay() {
         let peer = peer.clone();
         thread::spawn(move || {
             send_stream(&peer, 1, 20_000, 256, true);
-            send_stream(&peer, 2, 20_000, 256, true);
+            // Retransmitted from frames written in place.
+            send_stream_in_place(&peer, 2, 20_000, 256, true);
         })
     };
     let mut seen = Seen::default();

@@ -125,6 +125,50 @@ impl FrameCodec {
         );
     }
 
+    /// Writes `out.len() / (4 + event_len)` frames of `event_len` bytes each into `out`,
+    /// each event's bytes written by `fill(index, bytes)` directly in place: for a sender
+    /// that makes its events as it sends them, one pass instead of making them in a
+    /// buffer and copying them into frames.
+    ///
+    /// # Panics
+    ///
+    /// If `out.len()` is not a whole number of such frames, or `event_len` does not fit
+    /// a `u32` length prefix.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_wire::FrameCodec;
+    ///
+    /// let mut out = [0; 10];
+    /// FrameCodec::write_frames_with(&mut out, 1, |i, event| event[0] = b'a' + i as u8);
+    /// assert_eq!(&out, b"\x01\0\0\0a\x01\0\0\0b");
+    /// ```
+    #[inline]
+    pub fn write_frames_with(
+        out: &mut [u8],
+        event_len: usize,
+        mut fill: impl FnMut(usize, &mut [u8]),
+    ) {
+        if out.is_empty() {
+            return;
+        }
+        let frame = EVENT_LEN_PREFIX.saturating_add(event_len);
+        assert!(
+            out.len() % frame == 0,
+            "{} bytes are not whole frames of {frame}",
+            out.len()
+        );
+        let Ok(prefix) = u32::try_from(event_len).map(u32::to_le_bytes) else {
+            panic!("event of {event_len} bytes does not fit a u32 length prefix");
+        };
+        for (index, slot) in out.chunks_exact_mut(frame).enumerate() {
+            let (head, event) = slot.split_at_mut(EVENT_LEN_PREFIX);
+            head.copy_from_slice(&prefix);
+            fill(index, event);
+        }
+    }
+
     /// Bytes the frames of `events` take: the sum of `4 + len` (saturating).
     ///
     /// # Examples

@@ -406,6 +406,67 @@ impl RetransmitBuffer {
         events: &[E],
         now: Instant,
     ) -> Result<(), RetransmitError> {
+        let size = FrameCodec::frames_size(events);
+        self.push_frames(seq, size, events.len(), now, |frames| {
+            FrameCodec::write_frames_into(events, frames);
+        })
+    }
+
+    /// [`push_events`](Self::push_events) for `count` events of `event_len` bytes each,
+    /// written in place by `fill(index, event)` (as
+    /// [`FrameCodec::write_frames_with`]): for a sender that makes its events as it sends
+    /// them. `fill` runs only if the packet is taken.
+    ///
+    /// # Errors
+    ///
+    /// As [`push`](Self::push).
+    ///
+    /// # Panics
+    ///
+    /// If `count * (4 + event_len)` overflows, or `event_len` does not fit a `u32`
+    /// length prefix; no packet comes near either.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use bytes::Bytes;
+    /// use netmesh_session::reliable::{RetransmitBuffer, RetransmitConfig, RetransmitError};
+    ///
+    /// let mut tx = RetransmitBuffer::new(RetransmitConfig::default());
+    /// tx.push_with(0, 2, 1, |i, event| event[0] = b'a' + i as u8, Instant::now())?;
+    /// assert_eq!(tx.get(0).unwrap().to_vec(), [Bytes::from_static(b"a"), Bytes::from_static(b"b")]);
+    /// # Ok::<(), RetransmitError>(())
+    /// ```
+    pub fn push_with(
+        &mut self,
+        seq: u64,
+        count: usize,
+        event_len: usize,
+        fill: impl FnMut(usize, &mut [u8]),
+        now: Instant,
+    ) -> Result<(), RetransmitError> {
+        let Some(size) = event_len
+            .checked_add(netmesh_wire::EVENT_LEN_PREFIX)
+            .and_then(|frame| frame.checked_mul(count))
+        else {
+            panic!("{count} frames of {event_len}-byte events overflow usize");
+        };
+        self.push_frames(seq, size, count, now, |frames| {
+            FrameCodec::write_frames_with(frames, event_len, fill);
+        })
+    }
+
+    /// Takes packet `seq`: `count` events whose frames, `size` bytes, `write` puts into
+    /// the slot's buffer.
+    fn push_frames(
+        &mut self,
+        seq: u64,
+        size: usize,
+        count: usize,
+        now: Instant,
+        write: impl FnOnce(&mut [u8]),
+    ) -> Result<(), RetransmitError> {
         if seq != self.next_seq {
             return Err(RetransmitError::OutOfOrder {
                 expected: self.next_seq,
@@ -429,7 +490,6 @@ impl RetransmitBuffer {
         else {
             return Err(full);
         };
-        let size = FrameCodec::frames_size(events);
         if slot.frames.capacity() < size {
             if let Some(spare) = self.spare.pop() {
                 slot.frames = spare;
@@ -437,8 +497,8 @@ impl RetransmitBuffer {
         }
         slot.frames.clear();
         slot.frames.resize(size, 0);
-        FrameCodec::write_frames_into(events, &mut slot.frames);
-        slot.count = events.len();
+        write(&mut slot.frames);
+        slot.count = count;
         *last_sent = None;
         if self.is_empty() {
             self.probe_armed = Some(now);

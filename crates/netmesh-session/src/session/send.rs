@@ -32,6 +32,123 @@ fn build_error(error: BuildError) -> SendError {
     }
 }
 
+/// The events of one packet: given as slices, or made in place by the caller.
+trait Source {
+    /// How many events.
+    fn count(&self) -> usize;
+    /// Builds the packet from them.
+    fn build(
+        &mut self,
+        builder: &mut PacketBuilder,
+        stream_id: u64,
+        sequence: u64,
+        flags: PacketFlags,
+    ) -> Result<Bytes, BuildError>;
+    /// Keeps their frames in a reliable stream's buffer as packet `sequence`.
+    fn hold(
+        &mut self,
+        buffer: &mut RetransmitBuffer,
+        sequence: u64,
+        now: Instant,
+    ) -> Result<(), crate::reliable::RetransmitError>;
+}
+
+impl<E: AsEvent> Source for &[E] {
+    #[inline]
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    #[inline]
+    fn build(
+        &mut self,
+        builder: &mut PacketBuilder,
+        stream_id: u64,
+        sequence: u64,
+        flags: PacketFlags,
+    ) -> Result<Bytes, BuildError> {
+        builder.try_build_events(stream_id, sequence, self, flags, 0)
+    }
+
+    fn hold(
+        &mut self,
+        buffer: &mut RetransmitBuffer,
+        sequence: u64,
+        now: Instant,
+    ) -> Result<(), crate::reliable::RetransmitError> {
+        buffer.push_events(sequence, self, now)
+    }
+}
+
+/// `count` events of `event_len` bytes, each written in place by `fill(index, event)`.
+struct Made<F> {
+    count: usize,
+    event_len: usize,
+    fill: F,
+}
+
+impl<F: FnMut(usize, &mut [u8])> Source for Made<F> {
+    #[inline]
+    fn count(&self) -> usize {
+        self.count
+    }
+
+    #[inline]
+    fn build(
+        &mut self,
+        builder: &mut PacketBuilder,
+        stream_id: u64,
+        sequence: u64,
+        flags: PacketFlags,
+    ) -> Result<Bytes, BuildError> {
+        let fill = &mut self.fill;
+        builder.try_build_with(
+            stream_id,
+            sequence,
+            self.count,
+            self.event_len,
+            flags,
+            0,
+            |i, event| fill(i, event),
+        )
+    }
+
+    fn hold(
+        &mut self,
+        buffer: &mut RetransmitBuffer,
+        sequence: u64,
+        now: Instant,
+    ) -> Result<(), crate::reliable::RetransmitError> {
+        let fill = &mut self.fill;
+        buffer.push_with(
+            sequence,
+            self.count,
+            self.event_len,
+            |i, event| fill(i, event),
+            now,
+        )
+    }
+}
+
+/// Checks that `count` events of `event_len` bytes fit one packet; returns its length on
+/// the wire.
+fn check_made(count: usize, event_len: usize) -> Result<usize, SendError> {
+    if count > MAX_EVENTS_PER_PACKET {
+        return Err(SendError::Build(BuildError::TooManyEvents {
+            count,
+            max: MAX_EVENTS_PER_PACKET,
+        }));
+    }
+    let len = count.saturating_mul(event_len.saturating_add(netmesh_wire::EVENT_LEN_PREFIX));
+    if len > MAX_PAYLOAD_SIZE {
+        return Err(SendError::Build(BuildError::PayloadTooLarge {
+            len,
+            max: MAX_PAYLOAD_SIZE,
+        }));
+    }
+    Ok(HEADER_SIZE + len + TAG_SIZE)
+}
+
 /// Checks that `events` fit one packet, before any sequence or counter is used.
 fn check_fits<E: AsRef<[u8]>>(events: &[E]) -> Result<usize, SendError> {
     if events.len() > MAX_EVENTS_PER_PACKET {
@@ -87,9 +204,37 @@ impl Inner {
         events: &[E],
         flags: PacketFlags,
     ) -> Result<Sent, SendError> {
+        let len = check_fits(events)?;
+        self.send_source(stream_id, events, flags, len)
+    }
+
+    pub(super) fn send_with(
+        &self,
+        stream_id: u64,
+        (count, event_len): (usize, usize),
+        flags: PacketFlags,
+        fill: impl FnMut(usize, &mut [u8]),
+    ) -> Result<Sent, SendError> {
+        let len = check_made(count, event_len)?;
+        let made = Made {
+            count,
+            event_len,
+            fill,
+        };
+        self.send_source(stream_id, made, flags, len)
+    }
+
+    /// Sends one packet of `events`, `len` bytes on the wire.
+    #[inline]
+    fn send_source(
+        &self,
+        stream_id: u64,
+        events: impl Source,
+        flags: PacketFlags,
+        len: usize,
+    ) -> Result<Sent, SendError> {
         self.check_sending()?;
         let stream = self.tx_stream(stream_id)?;
-        let len = check_fits(events)?;
         self.tx.with_local(|tx| {
             let (tx, builder) = tx.ok_or(SendError::NotEstablished)?;
             if tx.is_blocked() {
@@ -183,12 +328,12 @@ impl Inner {
     /// Builds and records one packet whose events fit (`len` bytes on the wire).
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    fn send_one<E: AsEvent>(
+    fn send_one(
         &self,
         tx: &TxGen,
         stream: &TxStream,
         stream_id: u64,
-        events: &[E],
+        mut events: impl Source,
         flags: PacketFlags,
         len: usize,
         builder: &mut PacketBuilder,
@@ -209,12 +354,13 @@ impl Inner {
                 .window_sent
                 .fetch_add(u64::try_from(len).unwrap_or(u64::MAX), Ordering::Relaxed);
         }
+        let count = events.count();
         let (packet, sequence) = if flags.is_reliable() {
-            self.build_reliable(tx, stream, stream_id, events, flags, builder)?
+            self.build_reliable(tx, stream, stream_id, &mut events, flags, builder)?
         } else {
             let sequence = stream.next_seq.fetch_add(1, Ordering::Relaxed);
-            let packet = builder
-                .try_build_events(stream_id, sequence, events, flags, 0)
+            let packet = events
+                .build(builder, stream_id, sequence, flags)
                 .map_err(build_error)?;
             (packet, sequence)
         };
@@ -227,19 +373,19 @@ impl Inner {
                 Ordering::Relaxed,
             );
         };
-        add(&stream.events, events.len());
+        add(&stream.events, count);
         add(&stream.bytes, packet.len());
         Ok(self.release(tx, packet, sequence))
     }
 
     /// A reliable packet: its sequence from the stream's retransmit buffer, a copy of
     /// its events kept there until acknowledged.
-    fn build_reliable<E: AsEvent>(
+    fn build_reliable(
         &self,
         tx: &TxGen,
         stream: &TxStream,
         stream_id: u64,
-        events: &[E],
+        events: &mut impl Source,
         flags: PacketFlags,
         builder: &mut PacketBuilder,
     ) -> Result<(Bytes, u64), SendError> {
@@ -267,7 +413,7 @@ impl Inner {
         // those frames with one copy.
         // Room was checked above and the sequence is the buffer's next: a refusal here
         // would be a sequence at its end, u64::MAX.
-        let pushed = buffer.push_events(sequence, events, now).is_ok();
+        let pushed = events.hold(&mut buffer, sequence, now).is_ok();
         let Some(held) = buffer.get(sequence).filter(|_| pushed) else {
             return Err(self.blocked(tx, Blocked::RetransmitBuffer));
         };
