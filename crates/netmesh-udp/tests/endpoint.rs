@@ -926,6 +926,12 @@ fn a_handler_may_reply_from_the_receive_thread() {
     let _peer = connect(&client, &server, &keys);
     let mut seen = Seen::default();
     seen.collect(&client, 100, 64, true);
+    // The handler counts its reply after `send` returns, which can be after the client
+    // has every event: wait for it, within the tests' patience.
+    let deadline = Instant::now() + PATIENCE;
+    while replied.load(Ordering::Relaxed) < 100 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(1));
+    }
     assert_eq!(replied.load(Ordering::Relaxed), 100);
     assert!(
         server.recv_event(Duration::from_millis(50)).is_none(),
