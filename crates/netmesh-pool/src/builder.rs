@@ -448,16 +448,12 @@ impl PacketBuilder {
         flags: PacketFlags,
         subprotocol_id: u16,
     ) -> Result<Bytes, BuildError> {
-        let event_count = event_count_field(events.len())?;
-        let len = FrameCodec::frames_size(events);
-        let payload_len = payload_len_field(len)?;
         let header = self.data_header(
             (stream_id, sequence),
-            payload_len,
-            event_count,
+            (events.len(), || FrameCodec::frames_size(events)),
             flags,
             subprotocol_id,
-        );
+        )?;
         self.seal(&header, |buf| FrameCodec::write_frames_into(events, buf))
     }
 
@@ -500,16 +496,14 @@ impl PacketBuilder {
         subprotocol_id: u16,
         fill: impl FnMut(usize, &mut [u8]),
     ) -> Result<Bytes, BuildError> {
-        let event_count = event_count_field(count)?;
-        let len = count.saturating_mul(EVENT_LEN_PREFIX.saturating_add(event_len));
-        let payload_len = payload_len_field(len)?;
         let header = self.data_header(
             (stream_id, sequence),
-            payload_len,
-            event_count,
+            (count, || {
+                count.saturating_mul(EVENT_LEN_PREFIX.saturating_add(event_len))
+            }),
             flags,
             subprotocol_id,
-        );
+        )?;
         self.seal(&header, |buf| {
             FrameCodec::write_frames_with(buf, event_len, fill);
         })
@@ -552,30 +546,30 @@ impl PacketBuilder {
         flags: PacketFlags,
         subprotocol_id: u16,
     ) -> Result<Bytes, BuildError> {
-        let count = event_count_field(event_count)?;
-        let payload_len = payload_len_field(frames.len())?;
-        FrameCodec::validate_strict(frames, event_count).map_err(BuildError::MalformedFrames)?;
         let header = self.data_header(
             (stream_id, sequence),
-            payload_len,
-            count,
+            (event_count, || frames.len()),
             flags,
             subprotocol_id,
-        );
+        )?;
+        FrameCodec::validate_strict(frames, event_count).map_err(BuildError::MalformedFrames)?;
         self.seal(&header, |buf| buf.copy_from_slice(frames))
     }
 
-    /// The header of a data packet of this builder (its nonce written at sealing).
+    /// The header of a data packet of this builder (its nonce written at sealing) for
+    /// `count` events whose frames take `frames_len()` bytes, if one packet can declare
+    /// them.
     #[inline(always)]
     fn data_header(
         &self,
         (stream_id, sequence): (u64, u64),
-        payload_len: u16,
-        event_count: u16,
+        (count, frames_len): (usize, impl FnOnce() -> usize),
         flags: PacketFlags,
         subprotocol_id: u16,
-    ) -> NetHeader {
-        NetHeader::new(
+    ) -> Result<NetHeader, BuildError> {
+        let event_count = event_count_field(count)?;
+        let payload_len = payload_len_field(frames_len())?;
+        Ok(NetHeader::new(
             self.state.session_id,
             stream_id,
             sequence,
@@ -586,7 +580,7 @@ impl PacketBuilder {
         )
         .with_origin(self.state.origin_hash)
         .with_channel_hash(self.state.channel_hash)
-        .with_subprotocol(subprotocol_id)
+        .with_subprotocol(subprotocol_id))
     }
 
     /// Builds an authenticated heartbeat: a bare header and the tag of an empty payload.

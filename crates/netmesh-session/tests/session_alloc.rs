@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 mod support;
 
+use netmesh_pool::OpenedPacket;
 use netmesh_session::{PeerKind, Received, Session, SessionConfig};
 use netmesh_testkit::alloc::{counting, reset, totals, CountingAllocator};
 use netmesh_wire::PacketFlags;
@@ -128,6 +129,20 @@ impl Link {
         while let Some(d) = counting(|| self.client.poll_transmit()) {
             self.deliver(&d);
         }
+    }
+
+    /// Hands `datagram` to the server cut off its receive buffer (counted), checks the
+    /// fire-and-forget packet it opens with `check`, then moves time on and pumps.
+    fn receive_checked(&mut self, datagram: &[u8], check: impl FnOnce(&OpenedPacket)) {
+        let (server, split, now) = (&self.server, &mut self.server_buffer, self.now);
+        counting(
+            || match server.handle_datagram(split_off(split, datagram), now) {
+                Ok(Received::Packet(p)) => check(&p),
+                other => panic!("{other:?}"),
+            },
+        );
+        self.now += Duration::from_micros(2);
+        self.pump();
     }
 
     fn send(&mut self, event: &[Bytes], flags: PacketFlags) {
@@ -282,17 +297,9 @@ fn fire_and_forget_send_events_from_a_buffer_allocate_nothing() {
                 .unwrap()
         });
         let datagram = sent.datagram.expect("within credit");
-        let server = &link.server;
-        let split = &mut link.server_buffer;
-        let now = link.now;
-        counting(
-            || match server.handle_datagram(split_off(split, &datagram), now) {
-                Ok(Received::Packet(p)) => assert!(p.event_slices().eq(events.iter().copied())),
-                other => panic!("{other:?}"),
-            },
-        );
-        link.now += Duration::from_micros(2);
-        link.pump();
+        link.receive_checked(&datagram, |p| {
+            assert!(p.event_slices().eq(events.iter().copied()));
+        });
     };
     assert_5000_packets_allocate_nothing(&mut link, send);
 }
@@ -316,22 +323,12 @@ fn fire_and_forget_send_with_allocates_nothing() {
         });
         next += 4;
         let datagram = sent.datagram.expect("within credit");
-        let server = &link.server;
-        let split = &mut link.server_buffer;
-        let now = link.now;
-        counting(
-            || match server.handle_datagram(split_off(split, &datagram), now) {
-                Ok(Received::Packet(p)) => {
-                    for (i, event) in p.event_slices().enumerate() {
-                        assert_eq!(event.len(), 64);
-                        assert_eq!(event[..8], (first + i as u64).to_le_bytes());
-                    }
-                }
-                other => panic!("{other:?}"),
-            },
-        );
-        link.now += Duration::from_micros(2);
-        link.pump();
+        link.receive_checked(&datagram, |p| {
+            for (i, event) in p.event_slices().enumerate() {
+                assert_eq!(event.len(), 64);
+                assert_eq!(event[..8], (first + i as u64).to_le_bytes());
+            }
+        });
     };
     assert_5000_packets_allocate_nothing(&mut link, send);
 }

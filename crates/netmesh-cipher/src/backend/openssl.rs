@@ -264,6 +264,32 @@ fn run(ctx: &mut Context, aad: &[u8], data: &mut [u8], final_is_tag: bool) -> Re
     }
 }
 
+/// Starts a message under `nonce` on `ctx`, sealing (`encrypt`) or opening.
+fn start(ctx: &mut Context, nonce: &[u8; NONCE_SIZE], encrypt: bool) -> Result<(), Failure> {
+    // SAFETY: `ctx` is live; null cipher and key keep those set at creation; `nonce` is
+    // the cipher's 12-byte IV.
+    check(unsafe {
+        ffi::EVP_CipherInit_ex(
+            ctx.as_ptr(),
+            ptr::null(),
+            ptr::null_mut(),
+            ptr::null(),
+            nonce.as_ptr(),
+            c_int::from(encrypt),
+        )
+    })
+}
+
+/// Reads the tag out of `ctx` (`EVP_CTRL_AEAD_GET_TAG`) or hands it the tag to verify
+/// (`EVP_CTRL_AEAD_SET_TAG`). openssl-sys names the AEAD controls after GCM; the values
+/// are the same for every AEAD.
+fn tag_control(ctx: &mut Context, control: c_int, tag: &mut [u8; TAG_SIZE]) -> Result<(), Failure> {
+    // SAFETY: `tag` is valid for the `TAG_SIZE` bytes OpenSSL writes or reads.
+    check(unsafe {
+        ffi::EVP_CIPHER_CTX_ctrl(ctx.as_ptr(), control, TAG_LEN, tag.as_mut_ptr().cast())
+    })
+}
+
 /// Seals `data` in place under `nonce` with `ctx`, initialised with the key.
 fn seal_with(
     ctx: &mut Context,
@@ -271,28 +297,10 @@ fn seal_with(
     aad: &[u8],
     data: &mut [u8],
 ) -> Result<[u8; TAG_SIZE], Failure> {
-    // SAFETY: `ctx` is live; null cipher and key keep those set at creation; `nonce` is
-    // the cipher's 12-byte IV.
-    check(unsafe {
-        ffi::EVP_EncryptInit_ex(
-            ctx.as_ptr(),
-            ptr::null(),
-            ptr::null_mut(),
-            ptr::null(),
-            nonce.as_ptr(),
-        )
-    })?;
+    start(ctx, nonce, true)?;
     run(ctx, aad, data, false)?;
     let mut tag = [0; TAG_SIZE];
-    // SAFETY: `tag` is valid for the `TAG_SIZE` bytes asked for.
-    check(unsafe {
-        ffi::EVP_CIPHER_CTX_ctrl(
-            ctx.as_ptr(),
-            ffi::EVP_CTRL_GCM_GET_TAG, // EVP_CTRL_AEAD_GET_TAG: one value for every AEAD.
-            TAG_LEN,
-            tag.as_mut_ptr().cast(),
-        )
-    })?;
+    tag_control(ctx, ffi::EVP_CTRL_GCM_GET_TAG, &mut tag)?;
     Ok(tag)
 }
 
@@ -305,26 +313,8 @@ fn open_with(
     data: &mut [u8],
     tag: &[u8; TAG_SIZE],
 ) -> Result<(), Failure> {
-    // SAFETY: as in `seal_with`, for the decrypting direction.
-    check(unsafe {
-        ffi::EVP_DecryptInit_ex(
-            ctx.as_ptr(),
-            ptr::null(),
-            ptr::null_mut(),
-            ptr::null(),
-            nonce.as_ptr(),
-        )
-    })?;
-    let mut expected = *tag;
-    // SAFETY: OpenSSL copies `TAG_SIZE` bytes from `expected`, which holds that many.
-    check(unsafe {
-        ffi::EVP_CIPHER_CTX_ctrl(
-            ctx.as_ptr(),
-            ffi::EVP_CTRL_GCM_SET_TAG, // EVP_CTRL_AEAD_SET_TAG
-            TAG_LEN,
-            expected.as_mut_ptr().cast(),
-        )
-    })?;
+    start(ctx, nonce, false)?;
+    tag_control(ctx, ffi::EVP_CTRL_GCM_SET_TAG, &mut { *tag })?;
     run(ctx, aad, data, true)
 }
 

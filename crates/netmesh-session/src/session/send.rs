@@ -130,16 +130,16 @@ impl<F: FnMut(usize, &mut [u8])> Source for Made<F> {
     }
 }
 
-/// Checks that `count` events of `event_len` bytes fit one packet; returns its length on
-/// the wire.
-fn check_made(count: usize, event_len: usize) -> Result<usize, SendError> {
+/// Checks that `count` events whose frames take `frames_len()` bytes fit one packet,
+/// before any sequence or counter is used; returns the packet's length on the wire.
+fn check_frames(count: usize, frames_len: impl FnOnce() -> usize) -> Result<usize, SendError> {
     if count > MAX_EVENTS_PER_PACKET {
         return Err(SendError::Build(BuildError::TooManyEvents {
             count,
             max: MAX_EVENTS_PER_PACKET,
         }));
     }
-    let len = count.saturating_mul(event_len.saturating_add(netmesh_wire::EVENT_LEN_PREFIX));
+    let len = frames_len();
     if len > MAX_PAYLOAD_SIZE {
         return Err(SendError::Build(BuildError::PayloadTooLarge {
             len,
@@ -149,22 +149,16 @@ fn check_made(count: usize, event_len: usize) -> Result<usize, SendError> {
     Ok(HEADER_SIZE + len + TAG_SIZE)
 }
 
-/// Checks that `events` fit one packet, before any sequence or counter is used.
+/// [`check_frames`] for `events`.
 fn check_fits<E: AsRef<[u8]>>(events: &[E]) -> Result<usize, SendError> {
-    if events.len() > MAX_EVENTS_PER_PACKET {
-        return Err(SendError::Build(BuildError::TooManyEvents {
-            count: events.len(),
-            max: MAX_EVENTS_PER_PACKET,
-        }));
-    }
-    let len = FrameCodec::frames_size(events);
-    if len > MAX_PAYLOAD_SIZE {
-        return Err(SendError::Build(BuildError::PayloadTooLarge {
-            len,
-            max: MAX_PAYLOAD_SIZE,
-        }));
-    }
-    Ok(HEADER_SIZE + len + TAG_SIZE)
+    check_frames(events.len(), || FrameCodec::frames_size(events))
+}
+
+/// [`check_frames`] for `count` events of `event_len` bytes.
+fn check_made(count: usize, event_len: usize) -> Result<usize, SendError> {
+    check_frames(count, || {
+        count.saturating_mul(event_len.saturating_add(netmesh_wire::EVENT_LEN_PREFIX))
+    })
 }
 
 impl Inner {
