@@ -527,6 +527,38 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// A run recorded at once leaves the tracker exactly as recording its packets one by
+    /// one does (bitmap, counters, newest), and reports the same number of duplicates:
+    /// runs that start ahead, behind, inside the window and beyond it, short and longer
+    /// than the window.
+    #[test]
+    fn a_run_is_recorded_as_its_packets_are(
+        runs in prop::collection::vec(
+            (prop_oneof![4 => 0..200u64, 2 => 0..3000u64, 1 => 0..u64::MAX - 4000], 0..2500u64),
+            1..40,
+        ),
+    ) {
+        let (mut by_run, mut by_packet) = (StreamTracker::new(), StreamTracker::new());
+        for (ahead, len) in runs {
+            // Half the runs start near the newest sequence, the rest anywhere below it.
+            let first = if ahead % 2 == 0 {
+                by_packet.next().saturating_add(ahead / 2)
+            } else {
+                by_packet.next().saturating_sub(ahead / 2)
+            };
+            let end = first.saturating_add(len);
+            let duplicates = (first..end)
+                .filter(|&s| by_packet.on_packet(s) == TrackOutcome::Duplicate)
+                .count() as u64;
+            prop_assert_eq!(by_run.on_packets(first..end), duplicates, "{}..{}", first, end);
+            prop_assert_eq!(format!("{by_run:?}"), format!("{by_packet:?}"), "{}..{}", first, end);
+        }
+    }
+}
+
 #[test]
 fn receiver_handles_the_top_of_the_sequence_space() {
     let mut rx = ReliableReceiver::new(ReceiverConfig::default());

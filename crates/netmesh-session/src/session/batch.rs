@@ -9,12 +9,12 @@ use std::time::Instant;
 
 use arc_swap::Guard;
 
+use netmesh_pool::OpenedPacket;
 use netmesh_wire::{NetHeader, HEADER_SIZE, TAG_SIZE};
 
 use super::gen::{RxGen, RxKeys, Which};
 use super::streams::{lock, RxStream};
 use super::{Inner, Received, RecvError, CONTROL_STREAM};
-use crate::reliable::TrackOutcome;
 use crate::IncomingDatagram;
 
 /// Consecutive fire-and-forget packets of one stream, counted on it together.
@@ -25,6 +25,27 @@ struct StreamRun {
     end: u64,
     events: u64,
     bytes: u64,
+}
+
+/// What a fire-and-forget packet adds to its stream's counts.
+#[derive(Clone, Copy)]
+struct Plain {
+    stream_id: u64,
+    sequence: u64,
+    events: u64,
+    bytes: u64,
+}
+
+impl Plain {
+    fn of(packet: &OpenedPacket) -> Self {
+        let header = packet.header();
+        Self {
+            stream_id: header.stream_id,
+            sequence: header.sequence,
+            events: u64::from(header.event_count),
+            bytes: (HEADER_SIZE + packet.payload().len() + TAG_SIZE) as u64,
+        }
+    }
 }
 
 /// A run of consecutive counters of one key generation, admitted to its credit
@@ -147,13 +168,44 @@ impl<'s> ReceiveBatch<'s> {
             Err(error) => return Err(RecvError::from_open(error)),
         };
 
-        // Authenticated from here on.
+        // Authenticated from here on. The header's fields are copied out first, so that
+        // the packet moves once, into the result, and the bookkeeping after it works on
+        // scalars.
         self.heard = true;
         let header = packet.header();
         let counter = header.nonce_counter();
-        if which == Which::Pending {
+        let flags = header.flags;
+        let plain_data = !flags.is_heartbeat()
+            && !flags.is_nack()
+            && !flags.is_reliable()
+            && header.stream_id != CONTROL_STREAM;
+        if which == Which::Pending || !plain_data {
+            let pending = (which == Which::Pending).then(|| Arc::clone(gen));
+            return self.receive_other(packet, pending, which, counter, plain_data);
+        }
+        let plain = Plain::of(&packet);
+        let received = Received::Packet(packet);
+        if !inner.peer_is_net_mesh() {
+            self.admit(which, counter);
+        }
+        self.count_plain(plain);
+        Ok(received)
+    }
+
+    /// The rest of [`receive`](Self::receive): a packet under the pending keys (which
+    /// switches both directions to them), control and reliable packets.
+    #[inline(never)]
+    fn receive_other(
+        &mut self,
+        packet: OpenedPacket,
+        pending: Option<Arc<RxGen>>,
+        which: Which,
+        counter: u64,
+        plain_data: bool,
+    ) -> Result<Received<'s>, RecvError> {
+        let inner = self.inner;
+        if let Some(gen) = pending {
             // Both directions switch keys now; later packets see the new version.
-            let gen = Arc::clone(gen);
             self.flush_run();
             inner.promote_pending(self.now);
             if !inner.peer_is_net_mesh() {
@@ -162,35 +214,33 @@ impl<'s> ReceiveBatch<'s> {
         } else if !inner.peer_is_net_mesh() {
             self.admit(which, counter);
         }
-
-        let flags = header.flags;
-        let plain_data = !flags.is_heartbeat()
-            && !flags.is_nack()
-            && !flags.is_reliable()
-            && header.stream_id != CONTROL_STREAM;
         if !plain_data {
             return inner.dispatch(packet, self.now);
         }
-        let len = (HEADER_SIZE + packet.payload().len() + TAG_SIZE) as u64;
-        let (stream_id, sequence) = (header.stream_id, header.sequence);
-        let events = u64::from(header.event_count);
+        self.count_plain(Plain::of(&packet));
+        Ok(Received::Packet(packet))
+    }
+
+    /// Counts a fire-and-forget packet on its stream's run, or flushes the run and
+    /// starts another.
+    #[inline]
+    fn count_plain(&mut self, plain: Plain) {
         if let Some(run) = &mut self.stream_run {
-            if run.stream_id == stream_id && run.end == sequence {
+            if run.stream_id == plain.stream_id && run.end == plain.sequence {
                 run.end += 1;
-                run.events += events;
-                run.bytes += len;
-                return Ok(Received::Packet(packet));
+                run.events += plain.events;
+                run.bytes += plain.bytes;
+                return;
             }
         }
         self.flush_stream_run();
         self.stream_run = Some(StreamRun {
-            stream_id,
-            first: sequence,
-            end: sequence.saturating_add(1),
-            events,
-            bytes: len,
+            stream_id: plain.stream_id,
+            first: plain.sequence,
+            end: plain.sequence.saturating_add(1),
+            events: plain.events,
+            bytes: plain.bytes,
         });
-        Ok(Received::Packet(packet))
     }
 
     #[cold]
@@ -247,12 +297,7 @@ impl<'s> ReceiveBatch<'s> {
         ff.traffic.packets_of(packets, run.events, run.bytes);
         // Delivered already, whatever the tracker says.
         ff.traffic.events_delivered += run.events;
-        let mut duplicates = 0;
-        for sequence in run.first..run.end {
-            if ff.tracker.on_packet(sequence) == TrackOutcome::Duplicate {
-                duplicates += 1;
-            }
-        }
+        let duplicates = ff.tracker.on_packets(run.first..run.end);
         drop(ff);
         if duplicates > 0 {
             inner
