@@ -43,7 +43,7 @@ pub struct SessionConfig {
     /// the socket receive buffer (granted bytes / largest datagram). Default 256.
     pub credit_window: u64,
     /// While traffic flows, CREDIT is re-sent at least this often (and at once whenever
-    /// the watermark moved by a quarter window). Default 5 ms.
+    /// the watermark moved by half a window). Default 5 ms.
     pub credit_interval: Duration,
     /// A counter missing below a received one is given up after this long, so the
     /// watermark passes lost packets and unused lease holes. Default 20 ms.

@@ -98,7 +98,9 @@ impl Inner {
         if !gen.traffic.load(Ordering::Relaxed) {
             gen.traffic.store(true, Ordering::Relaxed);
         }
-        let step = (self.config.credit_window / 4).max(1);
+        // Half a window (PROTOCOL.md): the peer still holds the other half while this
+        // CREDIT travels.
+        let step = (self.config.credit_window / 2).max(1);
         if below >= gen.credit_sent.load(Ordering::Relaxed) + step {
             self.send_credit(gen, now);
         }
