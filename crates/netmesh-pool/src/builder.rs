@@ -5,8 +5,8 @@ use std::fmt;
 use bytes::Bytes;
 use netmesh_cipher::{PacketCipher, TxCounter};
 use netmesh_wire::{
-    check_event, compose_nonce, FrameCodec, NetHeader, PacketFlags, WireError, EVENT_LEN_PREFIX,
-    HEADER_SIZE, MAX_EVENTS_PER_PACKET, MAX_PAYLOAD_SIZE, NONCE_SIZE, TAG_SIZE,
+    check_event, compose_nonce, FrameCodec, NetHeader, PacketFlags, WireError, HEADER_SIZE,
+    MAX_EVENTS_PER_PACKET, MAX_PAYLOAD_SIZE, NONCE_SIZE, TAG_SIZE,
 };
 
 use crate::chunk::Chunk;
@@ -212,7 +212,7 @@ impl PacketBuilder {
     /// ```
     #[must_use]
     pub fn max_events_for_size(&self, avg_event_size: usize) -> usize {
-        MAX_PAYLOAD_SIZE / avg_event_size.saturating_add(EVENT_LEN_PREFIX)
+        FrameCodec::frames_per_packet(avg_event_size)
     }
 
     /// Makes the next build (any kind) take its nonce counter alone, straight from the
@@ -498,8 +498,9 @@ impl PacketBuilder {
     ) -> Result<Bytes, BuildError> {
         let header = self.data_header(
             (stream_id, sequence),
+            // Too many bytes to count is too many for a packet.
             (count, || {
-                count.saturating_mul(EVENT_LEN_PREFIX.saturating_add(event_len))
+                FrameCodec::uniform_frames_size(count, event_len).unwrap_or(usize::MAX)
             }),
             flags,
             subprotocol_id,

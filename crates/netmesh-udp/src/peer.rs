@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use netmesh_session::{PeerKind, Session, SessionStats};
-use netmesh_wire::{
-    batches_of, AsEvent, PacketFlags, EVENT_LEN_PREFIX, MAX_EVENTS_PER_PACKET, MAX_PAYLOAD_SIZE,
-};
+use netmesh_wire::{batches_of, AsEvent, FrameCodec, PacketFlags};
 
 use crate::endpoint::{lock, Shared, TX};
 use crate::{PeerId, SendError};
@@ -301,8 +299,8 @@ impl Peer {
         mut fill: impl FnMut(usize, &mut [u8]),
     ) -> Result<(), SendError> {
         let flags = flags_for(reliable);
-        let per_packet = (MAX_PAYLOAD_SIZE / EVENT_LEN_PREFIX.saturating_add(event_len))
-            .clamp(1, MAX_EVENTS_PER_PACKET);
+        // At least one: an event too large for any packet is the session's error to name.
+        let per_packet = FrameCodec::frames_per_packet(event_len).max(1);
         self.send_packets(self.shared.send_timeout, |session, done| {
             let n = per_packet.min(count - done);
             if n == 0 {

@@ -5,7 +5,7 @@ use std::iter::FusedIterator;
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::reader::Reader;
-use crate::{WireError, EVENT_LEN_PREFIX};
+use crate::{WireError, EVENT_LEN_PREFIX, MAX_PAYLOAD_SIZE};
 
 /// The frame codec: associated functions (no value) that encode and decode the event
 /// frames of a payload.
@@ -201,6 +201,50 @@ impl FrameCodec {
         events.iter().fold(0, |size: usize, event| {
             size.saturating_add(Self::LEN_SIZE + event.as_ref().len())
         })
+    }
+
+    /// Bytes the frames of `count` events of `event_len` bytes each take
+    /// (`count * (4 + event_len)`), or `None` when that overflows a `usize`: what
+    /// [`write_frames_with`](Self::write_frames_with) fills. No events take no bytes,
+    /// whatever their length.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_wire::FrameCodec;
+    ///
+    /// assert_eq!(FrameCodec::uniform_frames_size(3, 60), Some(192));
+    /// assert_eq!(FrameCodec::uniform_frames_size(2, usize::MAX), None);
+    /// assert_eq!(FrameCodec::uniform_frames_size(0, usize::MAX), Some(0));
+    /// ```
+    #[inline]
+    #[must_use]
+    pub const fn uniform_frames_size(count: usize, event_len: usize) -> Option<usize> {
+        if count == 0 {
+            return Some(0);
+        }
+        match event_len.checked_add(EVENT_LEN_PREFIX) {
+            Some(frame) => frame.checked_mul(count),
+            None => None,
+        }
+    }
+
+    /// How many frames of `event_len`-byte events one packet's payload holds (0 when
+    /// not even one does).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use netmesh_wire::{FrameCodec, MAX_EVENTS_PER_PACKET};
+    ///
+    /// assert_eq!(FrameCodec::frames_per_packet(64), 8108 / 68);
+    /// assert_eq!(FrameCodec::frames_per_packet(0), MAX_EVENTS_PER_PACKET);
+    /// assert_eq!(FrameCodec::frames_per_packet(9000), 0);
+    /// ```
+    #[inline]
+    #[must_use]
+    pub const fn frames_per_packet(event_len: usize) -> usize {
+        MAX_PAYLOAD_SIZE / event_len.saturating_add(EVENT_LEN_PREFIX)
     }
 
     /// Reads up to `count` frames the way net-mesh 0.23 does: stops silently at the

@@ -423,8 +423,8 @@ impl RetransmitBuffer {
     ///
     /// # Panics
     ///
-    /// If `count * (4 + event_len)` overflows, or `event_len` does not fit a `u32`
-    /// length prefix; no packet comes near either.
+    /// If there are events and `count * (4 + event_len)` overflows, or `event_len` does
+    /// not fit a `u32` length prefix; no packet comes near either.
     ///
     /// # Examples
     ///
@@ -446,10 +446,7 @@ impl RetransmitBuffer {
         fill: impl FnMut(usize, &mut [u8]),
         now: Instant,
     ) -> Result<(), RetransmitError> {
-        let Some(size) = event_len
-            .checked_add(netmesh_wire::EVENT_LEN_PREFIX)
-            .and_then(|frame| frame.checked_mul(count))
-        else {
+        let Some(size) = FrameCodec::uniform_frames_size(count, event_len) else {
             panic!("{count} frames of {event_len}-byte events overflow usize");
         };
         self.push_frames(seq, size, count, now, |frames| {
@@ -883,6 +880,15 @@ mod tests {
     use bytes::Bytes;
 
     use super::{RetransmitBuffer, RetransmitConfig};
+
+    #[test]
+    fn no_events_made_in_place_take_no_room_whatever_their_length() {
+        // The session's own size check accepts this packet; the buffer must too.
+        let mut tx = RetransmitBuffer::new(RetransmitConfig::default());
+        tx.push_with(0, 0, usize::MAX, |_, _| unreachable!(), Instant::now())
+            .unwrap();
+        assert_eq!(tx.get(0).unwrap().len(), 0);
+    }
 
     #[test]
     fn events_are_copied_whatever_their_container() {

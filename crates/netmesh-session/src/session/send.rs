@@ -156,8 +156,9 @@ fn check_fits<E: AsRef<[u8]>>(events: &[E]) -> Result<usize, SendError> {
 
 /// [`check_frames`] for `count` events of `event_len` bytes.
 fn check_made(count: usize, event_len: usize) -> Result<usize, SendError> {
+    // Too many bytes to count is too many for a packet.
     check_frames(count, || {
-        count.saturating_mul(event_len.saturating_add(netmesh_wire::EVENT_LEN_PREFIX))
+        FrameCodec::uniform_frames_size(count, event_len).unwrap_or(usize::MAX)
     })
 }
 
