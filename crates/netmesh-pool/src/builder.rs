@@ -674,11 +674,11 @@ impl PacketBuilder {
     pub fn try_build_handshake(&mut self, payload: &[u8]) -> Result<Bytes, BuildError> {
         let len = payload.len();
         let payload_len = payload_len_field(len)?;
-        let mut packet = self.state.chunk.take(HEADER_SIZE + len);
-        let (head, rest) = split_header(&mut packet);
+        let total = HEADER_SIZE + len;
+        let (head, rest) = split_header(self.state.chunk.space(total));
         NetHeader::handshake(payload_len).write_to(head);
         rest.copy_from_slice(payload);
-        Ok(packet.freeze())
+        Ok(self.state.chunk.cut(total).freeze())
     }
 
     /// Splits `events` into as many packets as needed and builds them lazily, with
@@ -738,23 +738,24 @@ impl PacketBuilder {
     ) -> Result<Bytes, BuildError> {
         let payload_len = usize::from(header.payload_len);
         let state = &mut *self.state;
-        let mut packet = state.chunk.take(HEADER_SIZE + payload_len + TAG_SIZE);
-        let (head, rest) = split_header(&mut packet);
+        let total = HEADER_SIZE + payload_len + TAG_SIZE;
+        let (head, rest) = split_header(state.chunk.space(total));
         let (payload, tag_out) = rest.split_at_mut(payload_len);
         header.write_to(head);
+        let aad = header.aad();
         write_payload(payload);
         let cipher = &state.cipher;
-        // On error the packet buffer is dropped: its bytes go back with the chunk.
+        // On error nothing is cut: the bytes written stay the chunk's.
         // Read, and written only when set: no store to the builder's state per packet.
         let (counter, tag) = if state.single {
             state.single = false;
-            cipher.seal_in_place_detached_single(&header.aad(), payload)?
+            cipher.seal_in_place_detached_single(&aad, payload)?
         } else {
-            cipher.seal_in_place_detached(&header.aad(), payload)?
+            cipher.seal_in_place_detached(&aad, payload)?
         };
         tag_out.copy_from_slice(&tag);
         NetHeader::write_nonce_to(head, &compose_nonce(cipher.session_prefix(), counter));
-        Ok(packet.freeze())
+        Ok(state.chunk.cut(total).freeze())
     }
 }
 
