@@ -487,6 +487,9 @@ impl Inner {
     }
 
     /// Seals a control packet on the control stream (never gated by credit).
+    // Out of line: the build it wraps is inlined wherever it is called, and control
+    // packets are rare beside the receive path that sends them.
+    #[inline(never)]
     pub(super) fn send_control(&self, subprotocol: u16, events: &[Bytes]) {
         let Some(tx) = self.tx.load_full() else {
             return;
@@ -507,6 +510,7 @@ impl Inner {
     }
 
     /// A NACK of reliable stream `stream_id`.
+    #[inline(never)]
     pub(super) fn send_nack(&self, stream_id: u64, nack: netmesh_wire::NackPayload) {
         let Some(tx) = self.tx.load_full() else {
             return;
