@@ -8,7 +8,7 @@
 //! - `dropped`: the loop calls a never-inlined function that gets, builds and drops it.
 //!
 //! The library code is the same in all three; only the caller's machine code differs.
-//! The spread of the three ratios is how much of a ratio near 1.15 is the caller's code
+//! The spread of the three ratios is how much of the bench's ratio is the caller's code
 //! generation rather than the library (docs/BENCHMARKS.md, "fifth session").
 //!
 //! `cargo run --release -p netmesh-benches --example user_shape_codegen`
