@@ -62,6 +62,7 @@ mod error;
 mod key;
 mod nonce;
 mod replay;
+mod residue;
 mod sync;
 
 #[cfg(feature = "ring")]
@@ -77,6 +78,7 @@ pub use error::CipherError;
 pub use key::Key;
 pub use nonce::{nonce_for, session_prefix_from_id};
 pub use replay::ReplayWindow;
+pub use residue::{boxed_on_scrubbed_stack, scrub_stack};
 
 /// Length of a ChaCha20-Poly1305 key in bytes.
 pub const KEY_SIZE: usize = 32;

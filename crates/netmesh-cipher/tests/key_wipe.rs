@@ -100,6 +100,65 @@ fn openssl_packet_cipher_wipes_its_key() {
     assert_eq!(hits, 0);
 }
 
+/// Leaves 16 KiB of dead stack below the caller full of key bytes, as a careless key
+/// setup would.
+#[inline(never)]
+fn soil_stack_with_key() {
+    let mut soiled = [[0_u8; 32]; 512];
+    for slot in &mut soiled {
+        *slot = std::hint::black_box(PLANTED);
+    }
+    std::hint::black_box(&soiled);
+}
+
+/// A cipher made where the stack still holds key bytes carries none of them to the heap
+/// in padding: the OpenSSL backend's cache-padded queue is built on scrubbed stack.
+#[cfg(feature = "openssl")]
+#[test]
+fn openssl_cipher_made_over_key_residue_carries_none_to_the_heap() {
+    let hits = freed_blocks_with_key(|| {
+        soil_stack_with_key();
+        let cipher = Box::new(PacketCipher::<netmesh_cipher::OpenSslBackend>::new(
+            &[3; 32], 1,
+        ));
+        drop(std::hint::black_box(cipher));
+    });
+    assert_eq!(hits, 0);
+}
+
+/// The control for the test above: a value with padding, built over the soiled stack
+/// without scrubbing, does carry the key to the heap (so the soiling works), and the
+/// same value built with `boxed_on_scrubbed_stack` does not.
+#[test]
+fn control_padding_built_over_key_residue_carries_it() {
+    #[repr(align(128))]
+    struct Padded(#[allow(dead_code)] u8);
+    #[inline(never)]
+    fn make() -> Padded {
+        Padded(std::hint::black_box(1))
+    }
+    // A frame of its own, so the temporary lies where the soiled frame was.
+    #[inline(never)]
+    fn boxed() -> Box<Padded> {
+        Box::new(make())
+    }
+    let soiled = freed_blocks_with_key(|| {
+        soil_stack_with_key();
+        drop(std::hint::black_box(boxed()));
+    });
+    assert!(
+        soiled >= 1,
+        "the soiled stack did not reach the heap: the test proves nothing"
+    );
+    let scrubbed = freed_blocks_with_key(|| {
+        soil_stack_with_key();
+        drop(std::hint::black_box(
+            netmesh_cipher::boxed_on_scrubbed_stack(make),
+        ));
+    });
+    assert_eq!(scrubbed, 0);
+}
+
 #[test]
 fn default_cipher_key_and_window_wipe_or_hold_nothing() {
     let hits = freed_blocks_with_key(|| {

@@ -92,6 +92,46 @@ fn thread_local_pool_lifecycle_leaves_no_key_in_freed_memory() {
     );
 }
 
+/// Leaves 16 KiB of dead stack below the caller full of key bytes, as a careless key
+/// setup would.
+#[inline(never)]
+fn soil_stack_with_key() {
+    let mut soiled = [[0_u8; 32]; 512];
+    for slot in &mut soiled {
+        *slot = std::hint::black_box(KEY);
+    }
+    std::hint::black_box(&soiled);
+}
+
+/// Pools, builders and openers made where the stack still holds key bytes carry none of
+/// them to the heap in padding (their cache-padded queues are built on scrubbed stack).
+#[test]
+fn pools_made_over_key_residue_carry_none_to_the_heap() {
+    let hits = hits_during(|| {
+        soil_stack_with_key();
+        drop(std::hint::black_box(Box::new(PacketPool::new(
+            2, &NEW_KEY, 1,
+        ))));
+        soil_stack_with_key();
+        drop(std::hint::black_box(Box::new(ThreadLocalPool::new(
+            2, &NEW_KEY, 1,
+        ))));
+        soil_stack_with_key();
+        drop(std::hint::black_box(Box::new(PacketOpener::new(
+            &NEW_KEY, 1,
+        ))));
+        soil_stack_with_key();
+        let mut builder = Box::new(PacketBuilder::with_origin(&NEW_KEY, 1, 0));
+        drop(builder.build(0, 0, &events(), PacketFlags::NONE));
+        drop(std::hint::black_box(builder));
+    });
+    assert_eq!(
+        hits.hits, 0,
+        "freed blocks held key bytes (last of {} bytes)",
+        hits.last_hit_size
+    );
+}
+
 #[test]
 fn openers_and_pools_moved_by_a_growing_vector_leave_no_key_behind() {
     let hits = hits_during(|| {

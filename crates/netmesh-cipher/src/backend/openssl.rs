@@ -173,10 +173,14 @@ impl OpenSslBackend {
     /// A backend that gives OpenSSL inputs of `openssl_from` bytes and more (up to
     /// [`OPENSSL_MAX_LEN`]), ring the others.
     fn with_openssl_from(key: &[u8; KEY_SIZE], openssl_from: usize) -> Self {
+        // First, and on scrubbed stack: built where the ring key setup below (or an
+        // earlier one) left key bytes, the queue's padding carried them to the heap (the
+        // key-scan test saw one in a freed 384-byte queue).
+        let contexts = crate::boxed_on_scrubbed_stack(|| ArrayQueue::new(SPARE_CONTEXTS));
         Self {
             ring: RingBackend::new(key),
             key: Key::new(key),
-            contexts: Box::new(ArrayQueue::new(SPARE_CONTEXTS)),
+            contexts,
             openssl_from,
         }
     }
