@@ -5,7 +5,7 @@
 //! checks the count; a control test drops an unwiped copy and must be caught, which
 //! shows that the scan can fail.
 use netmesh_cipher::{Key, PacketCipher, ReplayWindow};
-use netmesh_testkit::alloc::{freed_blocks_with, KeyScanningAllocator};
+use netmesh_testkit::alloc::{freed_blocks_with, soil_stack_with, KeyScanningAllocator};
 
 /// Distinct bytes, so a match cannot come from a run of one value.
 const PLANTED: [u8; 32] = {
@@ -100,24 +100,13 @@ fn openssl_packet_cipher_wipes_its_key() {
     assert_eq!(hits, 0);
 }
 
-/// Leaves 16 KiB of dead stack below the caller full of key bytes, as a careless key
-/// setup would.
-#[inline(never)]
-fn soil_stack_with_key() {
-    let mut soiled = [[0_u8; 32]; 512];
-    for slot in &mut soiled {
-        *slot = std::hint::black_box(PLANTED);
-    }
-    std::hint::black_box(&soiled);
-}
-
 /// A cipher made where the stack still holds key bytes carries none of them to the heap
 /// in padding: the OpenSSL backend's cache-padded queue is built on scrubbed stack.
 #[cfg(feature = "openssl")]
 #[test]
 fn openssl_cipher_made_over_key_residue_carries_none_to_the_heap() {
     let hits = freed_blocks_with_key(|| {
-        soil_stack_with_key();
+        soil_stack_with(PLANTED);
         let cipher = Box::new(PacketCipher::<netmesh_cipher::OpenSslBackend>::new(
             &[3; 32], 1,
         ));
@@ -143,7 +132,7 @@ fn control_padding_built_over_key_residue_carries_it() {
         Box::new(make())
     }
     let soiled = freed_blocks_with_key(|| {
-        soil_stack_with_key();
+        soil_stack_with(PLANTED);
         drop(std::hint::black_box(boxed()));
     });
     assert!(
@@ -151,7 +140,7 @@ fn control_padding_built_over_key_residue_carries_it() {
         "the soiled stack did not reach the heap: the test proves nothing"
     );
     let scrubbed = freed_blocks_with_key(|| {
-        soil_stack_with_key();
+        soil_stack_with(PLANTED);
         drop(std::hint::black_box(
             netmesh_cipher::boxed_on_scrubbed_stack(make),
         ));

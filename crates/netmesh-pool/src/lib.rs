@@ -88,11 +88,9 @@ pub(crate) use builder_guard;
 mod builder;
 mod chunk;
 mod error;
-mod residue;
-// The name recv.rs reaches the scrubber by.
-use residue as hygiene;
 mod local;
 mod recv;
+mod residue;
 mod shared;
 
 pub use builder::{BatchPackets, PacketBuilder};

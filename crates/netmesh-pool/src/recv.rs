@@ -61,7 +61,7 @@ impl PacketOpener {
             session_id,
             prefix: session_prefix_from_id(session_id),
         };
-        crate::hygiene::scrub_stack();
+        crate::residue::scrub_stack();
         opener
     }
 

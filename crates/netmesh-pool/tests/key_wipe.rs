@@ -6,7 +6,9 @@
 
 use bytes::Bytes;
 use netmesh_pool::{shared_local_pool, PacketBuilder, PacketOpener, PacketPool, ThreadLocalPool};
-use netmesh_testkit::alloc::{freed_blocks_with, key_pattern, KeyScanningAllocator, Scan};
+use netmesh_testkit::alloc::{
+    freed_blocks_with, key_pattern, soil_stack_with, KeyScanningAllocator, Scan,
+};
 use netmesh_wire::PacketFlags;
 
 /// Distinctive key bytes that occur nowhere else in the process.
@@ -92,35 +94,24 @@ fn thread_local_pool_lifecycle_leaves_no_key_in_freed_memory() {
     );
 }
 
-/// Leaves 16 KiB of dead stack below the caller full of key bytes, as a careless key
-/// setup would.
-#[inline(never)]
-fn soil_stack_with_key() {
-    let mut soiled = [[0_u8; 32]; 512];
-    for slot in &mut soiled {
-        *slot = std::hint::black_box(KEY);
-    }
-    std::hint::black_box(&soiled);
-}
-
 /// Pools, builders and openers made where the stack still holds key bytes carry none of
 /// them to the heap in padding (their cache-padded queues are built on scrubbed stack).
 #[test]
 fn pools_made_over_key_residue_carry_none_to_the_heap() {
     let hits = hits_during(|| {
-        soil_stack_with_key();
+        soil_stack_with(KEY);
         drop(std::hint::black_box(Box::new(PacketPool::new(
             2, &NEW_KEY, 1,
         ))));
-        soil_stack_with_key();
+        soil_stack_with(KEY);
         drop(std::hint::black_box(Box::new(ThreadLocalPool::new(
             2, &NEW_KEY, 1,
         ))));
-        soil_stack_with_key();
+        soil_stack_with(KEY);
         drop(std::hint::black_box(Box::new(PacketOpener::new(
             &NEW_KEY, 1,
         ))));
-        soil_stack_with_key();
+        soil_stack_with(KEY);
         let mut builder = Box::new(PacketBuilder::with_origin(&NEW_KEY, 1, 0));
         drop(builder.build(0, 0, &events(), PacketFlags::NONE));
         drop(std::hint::black_box(builder));

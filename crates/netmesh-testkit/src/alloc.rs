@@ -286,6 +286,18 @@ pub fn freed_blocks_with_any_run(keys: &[[u8; 32]], f: impl FnOnce()) -> Scan {
     scan(keys, 1, f)
 }
 
+/// Leaves 16 KiB of dead stack below the caller full of copies of `key`, as a careless
+/// key setup would: what a value built next in that region, and moved to the heap, would
+/// carry in its padding unless the stack is scrubbed first.
+#[inline(never)]
+pub fn soil_stack_with(key: [u8; 32]) {
+    let mut soiled = [[0_u8; 32]; 512];
+    for slot in &mut soiled {
+        *slot = std::hint::black_box(key);
+    }
+    std::hint::black_box(&soiled);
+}
+
 fn scan(keys: &[[u8; 32]], step: usize, f: impl FnOnce()) -> Scan {
     assert!(
         keys.len() <= MAX_KEYS,
